@@ -43,3 +43,26 @@ export interface V2EventJson {
   node?: V2NodeJson;
   prevNode?: V2NodeJson;
 }
+
+/** What the v2 store answers for a read or a write (implemented by the store's event class). */
+export interface V2Event {
+  readonly action: V2Action;
+  readonly node?: V2NodeJson;
+  readonly prevNode?: V2NodeJson;
+  /** The store index after this event (X-Etcd-Index for writes); for GET the current index. */
+  readonly etcdIndex: number;
+  /** true when the request created the node (the HTTP layer answers 201). */
+  readonly created: boolean;
+  /** The JSON body etcd sends, field order exactly etcd's ({"action","node","prevNode"}).
+   *  The root node prints without key/modifiedIndex/createdIndex, as etcd's ({"dir":true,...}). */
+  toJSON(): V2EventJson;
+}
+
+export interface V2Watcher {
+  /** X-Etcd-Index to send in the 200 headers: the store index when the watch started. */
+  readonly startIndex: number;
+  /** Next matching event; resolves null once the watcher was removed (hub overflow, store
+   *  recovery: the caller maps that to 400) and its queued events are drained. */
+  next(): Promise<V2Event | null>;
+  remove(): void;
+}

@@ -1,0 +1,6 @@
+// The v2 store layer: the keys state machine and the v2 auth state machine.
+export { V2Store, type V2StoreOptions } from './store.js';
+export { V2_EVENT_HISTORY_MAX } from './history.js';
+export { V2_WATCHER_EVENT_QUEUE_MAX } from './watcher_hub.js';
+export { V2Error, V2_ERRORS, type V2ErrorCode } from './errors.js';
+export type { V2Request, V2Event, V2Watcher, V2NodeJson, V2EventJson, V2Action } from './types.js';
