@@ -1,0 +1,571 @@
+// The running member: raft + WAL + snapshots + state machine + peer transport, driven by one
+// Ready loop. Data flows one way: propose -> raft -> WAL fsync -> commit -> apply -> reply.
+import type { Logger } from 'pino';
+import { RawNode } from '../raft/raw-node.js';
+import type { MemoryStorage } from '../raft/storage.js';
+import type { Ready, RaftStatus } from '../raft/api.js';
+import { ProposalDroppedError } from '../raft/api.js';
+import type { ConfChange, ConfState, Entry, HardState, NodeId, Snapshot } from '../raft/types.js';
+import type { Message } from '../raft/message.js';
+import { decodeConfChange } from '../raft/confchange.js';
+import { decodeCommand, decodeContext, encodeCommand, encodeContext, type Command } from './command.js';
+import { StateMachine } from './apply.js';
+import type { Member } from './membership.js';
+import { ServerError } from './errors.js';
+
+/** How long a proposal may wait to be applied before the client gets "request timed out"
+ *  (etcd: 5 s + 2 x election timeout). */
+export function requestTimeoutMs(electionTimeoutMs: number): number {
+  return 5000 + 2 * electionTimeoutMs;
+}
+
+/** Entries kept in the log behind a snapshot so that a slow follower can catch up by log
+ *  rather than by snapshot (etcd: 5000). */
+export const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
+/** Proposals waiting for apply on this member; beyond it new proposals are refused at once
+ *  ("too many requests") instead of queueing without bound. */
+export const PENDING_PROPOSALS_MAX = 100_000;
+/** Linearizable reads waiting for one ReadIndex round; beyond it they are refused. */
+export const PENDING_READS_MAX = 100_000;
+
+export interface DurableLog {
+  /** Persist hard state and entries in order; resolves once durable when mustSync. */
+  save(hs: HardState | undefined, entries: readonly Entry[], mustSync: boolean): Promise<void>;
+  saveSnapshot(snap: Snapshot): Promise<void>;
+  /** A snapshot at `index` is durable: older WAL segments and snapshots may go. */
+  release(index: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Transport {
+  send(messages: readonly Message[]): void;
+  addPeer(id: string, urls: string[]): void;
+  updatePeer(id: string, urls: string[]): void;
+  removePeer(id: string): void;
+}
+
+export interface MemberOptions {
+  readonly id: string;
+  readonly name: string;
+  readonly clientUrls: readonly string[];
+  readonly heartbeatMs: number;
+  readonly electionMs: number;
+  readonly snapshotCount: number;
+  readonly preVote: boolean;
+  readonly logger: Logger;
+}
+
+interface Waiter {
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+  timer: NodeJS.Timeout;
+}
+
+export class RaftMember {
+  readonly id: string;
+  readonly opts: MemberOptions;
+  readonly node: RawNode;
+  readonly storage: MemoryStorage;
+  sm: StateMachine;
+  private readonly log: Logger;
+  private readonly wal: DurableLog;
+  private transport: Transport | undefined;
+
+  appliedIndex: number;
+  private snapshotIndex: number;
+  confState: ConfState;
+  term = 0;
+  lead: NodeId = '';
+  private stateName: RaftStatus['state'] = 'follower';
+
+  private readonly waiters = new Map<string, Waiter>();
+  private reqSeq = 0;
+  private readonly idPrefix: string;
+
+  private readonly readWaiters: Array<{ resolve(): void; reject(e: unknown): void }> = [];
+  private readInFlight: { ctx: string; batch: Array<{ resolve(): void; reject(e: unknown): void }>; timer: NodeJS.Timeout } | undefined;
+  private readonly appliedWaiters: Array<{ index: number; resolve(): void }> = [];
+
+  private tickTimer: NodeJS.Timeout | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private loopScheduled = false;
+  private loopRunning = false;
+  private stopped = false;
+  private fatal: Error | undefined;
+
+  readonly startTime = new Date();
+  leaderSince = new Date();
+  leaderChanges = 0;
+  published = false;
+  private publishWaiters: Array<() => void> = [];
+  private readonly onRemoved: () => void;
+  /** Called after every apply batch (watchers of membership, metrics). */
+  onApplied: (() => void) | undefined;
+
+  constructor(args: {
+    opts: MemberOptions;
+    storage: MemoryStorage;
+    wal: DurableLog;
+    sm: StateMachine;
+    appliedIndex: number;
+    confState: ConfState;
+    onRemoved: () => void;
+  }) {
+    this.opts = args.opts;
+    this.id = args.opts.id;
+    this.log = args.opts.logger;
+    this.storage = args.storage;
+    this.wal = args.wal;
+    this.sm = args.sm;
+    this.appliedIndex = args.appliedIndex;
+    this.snapshotIndex = args.appliedIndex;
+    this.confState = args.confState;
+    this.onRemoved = args.onRemoved;
+    this.idPrefix = `${this.id}:${Date.now().toString(36)}:`;
+    const electionTick = Math.max(1, Math.round(args.opts.electionMs / args.opts.heartbeatMs));
+    let seed = (parseInt(this.id.slice(-8), 16) ^ Date.now()) >>> 0;
+    this.node = new RawNode({
+      id: this.id,
+      electionTick,
+      heartbeatTick: 1,
+      storage: this.storage,
+      applied: args.appliedIndex,
+      maxSizePerMsg: 1024 * 1024,
+      maxInflightMsgs: 512,
+      checkQuorum: true,
+      preVote: args.opts.preVote,
+      // raft's randomness only spreads election timeouts; a per-process seed is enough.
+      random: () => {
+        seed = (seed + 0x6d2b79f5) >>> 0;
+        let t = seed;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      },
+      logger: {
+        debug: (o, m) => this.log.debug(o, m),
+        info: (o, m) => this.log.info(o, m),
+        warn: (o, m) => this.log.warn(o, m),
+      },
+    });
+  }
+
+  attachTransport(t: Transport): void {
+    this.transport = t;
+  }
+
+  start(): void {
+    this.tickTimer = setInterval(() => {
+      this.node.tick();
+      this.schedule();
+    }, this.opts.heartbeatMs);
+    // The leader expires v2 TTLs through the log, about every 500 ms as etcd does.
+    this.syncTimer = setInterval(() => this.maybeSync(), 500);
+    this.schedule();
+  }
+
+  // ---- proposals ---------------------------------------------------------------------------
+
+  nextId(): string {
+    return this.idPrefix + (++this.reqSeq).toString(36);
+  }
+
+  /** Propose a command; resolves with what applying it returned on this member. */
+  propose(build: (id: string) => Command): Promise<unknown> {
+    if (this.fatal !== undefined) return Promise.reject(this.fatal);
+    if (this.waiters.size >= PENDING_PROPOSALS_MAX) return Promise.reject(new ServerError('tooManyRequests'));
+    const id = this.nextId();
+    const cmd = build(id);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(id);
+        reject(new ServerError(this.lead === '' ? 'leaderLost' : 'timeout'));
+      }, requestTimeoutMs(this.opts.electionMs));
+      this.waiters.set(id, { resolve, reject, timer });
+      try {
+        this.node.propose(encodeCommand(cmd));
+      } catch (err) {
+        clearTimeout(timer);
+        this.waiters.delete(id);
+        reject(err instanceof ProposalDroppedError ? new ServerError(this.lead === '' ? 'noLeader' : 'timeout') : err);
+        return;
+      }
+      this.schedule();
+    });
+  }
+
+  proposeConfChange(cc: ConfChange): Promise<void> {
+    if (this.fatal !== undefined) return Promise.reject(this.fatal);
+    return new Promise((resolve, reject) => {
+      const key = `cc:${cc.type}:${cc.nodeId}`;
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        reject(new ServerError('timeout'));
+      }, requestTimeoutMs(this.opts.electionMs));
+      this.waiters.set(key, { resolve: () => resolve(), reject, timer });
+      try {
+        this.node.proposeConfChange(cc);
+      } catch (err) {
+        clearTimeout(timer);
+        this.waiters.delete(key);
+        reject(err instanceof ProposalDroppedError ? new ServerError(this.lead === '' ? 'noLeader' : 'timeout') : err);
+        return;
+      }
+      this.schedule();
+    });
+  }
+
+  /** Resolves once a local read reflects every write committed before the call (ReadIndex).
+   *  Reads that arrive while one round is in flight share the next round. */
+  linearizableBarrier(): Promise<void> {
+    if (this.fatal !== undefined) return Promise.reject(this.fatal);
+    if (this.readWaiters.length >= PENDING_READS_MAX) return Promise.reject(new ServerError('tooManyRequests'));
+    return new Promise((resolve, reject) => {
+      this.readWaiters.push({ resolve, reject });
+      this.startReadRound();
+    });
+  }
+
+  private startReadRound(): void {
+    if (this.readInFlight !== undefined || this.readWaiters.length === 0) return;
+    const batch = this.readWaiters.splice(0, this.readWaiters.length);
+    const ctx = this.nextId();
+    const timer = setTimeout(() => {
+      if (this.readInFlight?.ctx !== ctx) return;
+      this.readInFlight = undefined;
+      for (const w of batch) w.reject(new ServerError(this.lead === '' ? 'leaderLost' : 'timeout'));
+      this.startReadRound();
+    }, requestTimeoutMs(this.opts.electionMs));
+    this.readInFlight = { ctx, batch, timer };
+    if (this.lead === '') {
+      // etcd retries the read index until a leader appears; the timeout above bounds it.
+      const retry = setInterval(() => {
+        if (this.readInFlight?.ctx !== ctx) return clearInterval(retry);
+        if (this.lead !== '') {
+          clearInterval(retry);
+          this.node.readIndex(Buffer.from(ctx));
+          this.schedule();
+        }
+      }, this.opts.heartbeatMs);
+      return;
+    }
+    this.node.readIndex(Buffer.from(ctx));
+    this.schedule();
+  }
+
+  private readDone(ctx: string, index: number): void {
+    const r = this.readInFlight;
+    if (r === undefined || r.ctx !== ctx) return;
+    clearTimeout(r.timer);
+    this.readInFlight = undefined;
+    this.waitApplied(index).then(() => {
+      for (const w of r.batch) w.resolve();
+    });
+    this.startReadRound();
+  }
+
+  waitApplied(index: number): Promise<void> {
+    if (this.appliedIndex >= index) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+  }
+
+  whenPublished(): Promise<void> {
+    if (this.published) return Promise.resolve();
+    return new Promise((resolve) => this.publishWaiters.push(resolve));
+  }
+
+  step(m: Message): void {
+    if (this.stopped) return;
+    this.node.step(m);
+    this.schedule();
+  }
+
+  // ---- the Ready loop ------------------------------------------------------------------------
+
+  schedule(): void {
+    if (this.loopScheduled || this.stopped) return;
+    this.loopScheduled = true;
+    setImmediate(() => {
+      this.loopScheduled = false;
+      void this.runLoop();
+    });
+  }
+
+  private async runLoop(): Promise<void> {
+    if (this.loopRunning || this.stopped) return;
+    this.loopRunning = true;
+    try {
+      while (!this.stopped && this.node.hasReady()) {
+        const rd = this.node.ready();
+        await this.handleReady(rd);
+        this.node.advance(rd);
+      }
+    } catch (err) {
+      this.die(err as Error);
+    } finally {
+      this.loopRunning = false;
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState !== undefined) this.onSoftState(rd.softState.lead, rd.softState.state);
+    if (rd.hardState !== undefined) this.term = rd.hardState.term;
+    const isLeader = this.stateName === 'leader';
+    // The leader sends before its own fsync (etcd does): its disk write and the followers'
+    // run in parallel; safety holds because the leader counts itself only once durable.
+    if (isLeader) this.transport?.send(rd.messages);
+    if (rd.snapshot !== undefined) {
+      await this.wal.saveSnapshot(rd.snapshot);
+      this.storage.applySnapshot(rd.snapshot);
+    }
+    if (rd.entries.length > 0 || rd.hardState !== undefined) {
+      await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
+      if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
+      if (rd.entries.length > 0) this.storage.append(rd.entries as Entry[]);
+    }
+    if (!isLeader) this.transport?.send(rd.messages);
+    if (rd.snapshot !== undefined) this.applySnapshot(rd.snapshot);
+    for (const rs of rd.readStates) this.readDone(Buffer.from(rs.context).toString(), rs.index);
+    if (rd.committedEntries.length > 0) {
+      for (const e of rd.committedEntries) this.applyEntry(e);
+      this.afterApply();
+      await this.maybeSnapshot();
+    }
+  }
+
+  private onSoftState(lead: NodeId, state: RaftStatus['state']): void {
+    if (lead !== this.lead) {
+      if (lead !== '') {
+        this.leaderChanges++;
+        this.leaderSince = new Date();
+        this.log.info({ 'raft-term': this.term, leader: lead }, lead === this.id ? 'became leader' : 'elected leader');
+      } else {
+        this.log.info({ 'raft-term': this.term }, 'lost leader');
+      }
+      this.lead = lead;
+    }
+    if (state !== this.stateName) {
+      this.stateName = state;
+      if (state === 'leader') this.onBecameLeader();
+    }
+    if (lead !== '' && this.readInFlight !== undefined) this.schedule();
+    if (lead !== '' && !this.published) this.publish();
+  }
+
+  private onBecameLeader(): void {
+    if (this.sm.membership.clusterVersion === '') {
+      this.propose((id) => ({ t: 'clusterVersion', id, version: '3.4.0' })).then(
+        () => this.log.info({ 'cluster-version': '3.4' }, 'set initial cluster version'),
+        () => undefined,
+      );
+    }
+  }
+
+  private publishing = false;
+  private publish(): void {
+    if (this.publishing || this.published) return;
+    this.publishing = true;
+    const attempt = (): void => {
+      if (this.stopped) return;
+      this.propose((id) => ({ t: 'publish', id, memberId: this.id, attrs: { name: this.opts.name, clientUrls: [...this.opts.clientUrls] } })).then(
+        () => {
+          this.publishing = false;
+          this.published = true;
+          this.log.info(
+            { 'local-member-id': this.id, 'local-member-attributes': `{Name:${this.opts.name} ClientURLs:[${this.opts.clientUrls.join(' ')}]}`, 'cluster-id': this.sm.membership.clusterId },
+            'published local member to cluster through raft',
+          );
+          for (const w of this.publishWaiters.splice(0)) w();
+        },
+        (err) => {
+          this.log.warn({ error: String(err) }, 'failed to publish local member to cluster through raft');
+          setTimeout(attempt, this.opts.heartbeatMs * 5);
+        },
+      );
+    };
+    attempt();
+  }
+
+  private applyEntry(e: Entry): void {
+    if (e.index <= this.appliedIndex) return;
+    if (e.type === 'confChange') {
+      this.applyConfChange(decodeConfChange(e.data));
+    } else if (e.data.length > 0) {
+      const cmd = decodeCommand(e.data);
+      if (cmd.t === 'memberUpdate' && cmd.memberId !== this.id) this.transport?.updatePeer(cmd.memberId, [...cmd.peerUrls]);
+      let result: unknown;
+      let error: unknown;
+      try {
+        result = this.sm.apply(cmd);
+      } catch (err) {
+        error = err;
+      }
+      const w = this.waiters.get(cmd.id);
+      if (w !== undefined) {
+        this.waiters.delete(cmd.id);
+        clearTimeout(w.timer);
+        if (error !== undefined) w.reject(error);
+        else w.resolve(result);
+      }
+    }
+    this.appliedIndex = e.index;
+  }
+
+  private applyConfChange(cc: ConfChange): void {
+    const ms = this.sm.membership;
+    const ctx = decodeContext(cc.context);
+    this.confState = this.node.applyConfChange(cc);
+    switch (cc.type) {
+      case 'addNode':
+      case 'addLearner': {
+        const existing = ms.get(cc.nodeId);
+        if (existing !== undefined) {
+          if (cc.type === 'addNode') ms.promote(cc.nodeId);
+        } else if (!ms.isRemoved(cc.nodeId)) {
+          ms.add({ id: cc.nodeId, name: ctx.name, peerUrls: [...ctx.peerUrls], clientUrls: [], isLearner: cc.type === 'addLearner' });
+        }
+        if (cc.nodeId !== this.id) this.transport?.addPeer(cc.nodeId, [...(ms.get(cc.nodeId)?.peerUrls ?? ctx.peerUrls)]);
+        break;
+      }
+      case 'removeNode':
+        ms.remove(cc.nodeId);
+        if (cc.nodeId === this.id) {
+          this.log.warn({ 'local-member-id': this.id }, 'the local member has been permanently removed from the cluster');
+          setImmediate(() => this.onRemoved());
+        } else {
+          this.transport?.removePeer(cc.nodeId);
+        }
+        break;
+      default: {
+        const never: never = cc.type;
+        throw new Error(`unknown conf change ${String(never)}`);
+      }
+    }
+    const key = `cc:${cc.type}:${cc.nodeId}`;
+    const w = this.waiters.get(key);
+    if (w !== undefined) {
+      this.waiters.delete(key);
+      clearTimeout(w.timer);
+      w.resolve(undefined);
+    }
+  }
+
+  /** A peer URL update goes through the log (not a raft conf change: raft does not know URLs),
+   *  so every member dials the new address from the same log position. */
+  updatePeerUrls(id: string, peerUrls: string[]): Promise<unknown> {
+    return this.propose((rid) => ({ t: 'memberUpdate', id: rid, memberId: id, peerUrls }));
+  }
+
+  private applySnapshot(snap: Snapshot): void {
+    if (snap.metadata.index <= this.appliedIndex) return;
+    this.sm = StateMachine.recover(snap.data, Date.now);
+    this.confState = snap.metadata.confState;
+    this.appliedIndex = snap.metadata.index;
+    this.snapshotIndex = snap.metadata.index;
+    for (const m of this.sm.membership.list()) if (m.id !== this.id) this.transport?.addPeer(m.id, m.peerUrls);
+    this.log.info({ 'snapshot-index': snap.metadata.index }, 'applied incoming snapshot');
+    this.afterApply();
+  }
+
+  private afterApply(): void {
+    if (this.appliedWaiters.length > 0) {
+      let keep = 0;
+      for (let i = 0; i < this.appliedWaiters.length; i++) {
+        const w = this.appliedWaiters[i]!;
+        if (w.index <= this.appliedIndex) w.resolve();
+        else this.appliedWaiters[keep++] = w;
+      }
+      this.appliedWaiters.length = keep;
+    }
+    this.onApplied?.();
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.appliedIndex - this.snapshotIndex < this.opts.snapshotCount) return;
+    const index = this.appliedIndex;
+    const snap = this.storage.createSnapshot(index, this.confState, this.sm.save());
+    await this.wal.saveSnapshot(snap);
+    this.snapshotIndex = index;
+    const compactTo = index - SNAPSHOT_CATCH_UP_ENTRIES;
+    if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
+    await this.wal.release(index);
+    this.log.info({ 'snapshot-index': index }, 'saved snapshot');
+  }
+
+  private maybeSync(): void {
+    if (this.stateName !== 'leader') return;
+    const next = this.sm.v2.nextExpirationMs();
+    const now = Date.now();
+    if (next === undefined || next > now) return;
+    this.propose((id) => ({ t: 'v2', id, req: { method: 'SYNC', path: '/', timeMs: now } })).catch(() => undefined);
+  }
+
+  // ---- status and shutdown ----------------------------------------------------------------
+
+  isLeader(): boolean {
+    return this.stateName === 'leader';
+  }
+
+  state(): RaftStatus['state'] {
+    return this.stateName;
+  }
+
+  members(): Member[] {
+    return this.sm.membership.list();
+  }
+
+  /** On SIGTERM a leader hands leadership to the most up-to-date follower first (etcd does), so
+   *  a rolling restart costs no election timeout. Bounded by one election timeout. */
+  async transferLeadershipBeforeStop(): Promise<void> {
+    if (this.stateName !== 'leader') return;
+    const st = this.node.status();
+    let best: string | undefined;
+    let bestMatch = -1;
+    for (const [id, p] of Object.entries(st.progress ?? {})) {
+      if (id === this.id || this.confState.learners.includes(id)) continue;
+      if (p.match > bestMatch) {
+        best = id;
+        bestMatch = p.match;
+      }
+    }
+    if (best === undefined) return;
+    this.log.info({ 'local-member-id': this.id, 'transferee-id': best }, 'leadership transfer starting');
+    this.node.transferLeader(best);
+    this.schedule();
+    const deadline = Date.now() + this.opts.electionMs * 2;
+    while (Date.now() < deadline && this.lead === this.id) await new Promise((r) => setTimeout(r, this.opts.heartbeatMs / 2));
+    this.log.info({ 'local-member-id': this.id, 'new-leader': this.lead }, this.lead !== this.id ? 'leadership transfer finished' : 'leadership transfer failed');
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.tickTimer);
+    clearInterval(this.syncTimer);
+    for (const [, w] of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(new ServerError('stopped'));
+    }
+    this.waiters.clear();
+    while (this.loopRunning) await new Promise((r) => setTimeout(r, 5));
+    await this.wal.close();
+  }
+
+  /** Disk or invariant failure: stop taking writes with a clear error rather than acknowledge
+   *  what is not durable. */
+  private die(err: Error): void {
+    this.fatal = err;
+    this.log.fatal({ error: err.message, stack: err.stack }, 'member stopped: unrecoverable error');
+    for (const [, w] of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.waiters.clear();
+    this.stopped = true;
+    clearInterval(this.tickTimer);
+    clearInterval(this.syncTimer);
+    setImmediate(() => process.exit(1));
+  }
+}
+
+export { encodeContext };

@@ -1,0 +1,144 @@
+// One tsetcd member process: boots from the data dir, runs raft, serves peers and clients.
+import http from 'node:http';
+import type net from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { PeerTransport } from '../api/peer/transport.js';
+import type { MemberConfig } from '../api/config/index.js';
+import { boot } from './boot.js';
+import { RaftMember } from './member.js';
+import { createClientServer, listen, peerServerFactory } from './listeners.js';
+import { registerClientApi } from './client-api.js';
+
+export const SERVER_VERSION = '3.4.23';
+
+export class TsetcdServer {
+  readonly cfg: MemberConfig;
+  readonly log: Logger;
+  member!: RaftMember;
+  transport!: PeerTransport;
+  private app!: FastifyInstance;
+  private readonly clientServers: net.Server[] = [];
+  private peerHttp!: http.Server;
+  private stopping: Promise<void> | undefined;
+  /** Resolves when the process should exit (removed from the cluster, or stopped). */
+  readonly done: Promise<number>;
+  private finish!: (code: number) => void;
+
+  constructor(cfg: MemberConfig, log: Logger) {
+    this.cfg = cfg;
+    this.log = log;
+    this.done = new Promise((r) => (this.finish = r));
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.cfg;
+    for (const f of cfg.ignored) this.log.warn({ flag: f }, 'flag accepted and ignored by tsetcd');
+    const b = await boot(cfg, this.log);
+    const clientUrls = cfg.advertiseClientUrls.map((u) => u.href.replace(/\/$/, ''));
+    this.member = new RaftMember({
+      opts: {
+        id: b.meta.memberId,
+        name: cfg.name,
+        clientUrls,
+        heartbeatMs: cfg.heartbeatIntervalMs,
+        electionMs: cfg.electionTimeoutMs,
+        snapshotCount: cfg.snapshotCount,
+        preVote: cfg.preVote,
+        logger: this.log,
+      },
+      storage: b.storage,
+      wal: b.durable,
+      sm: b.sm,
+      appliedIndex: b.appliedIndex,
+      confState: b.confState,
+      onRemoved: () => void this.stop().then(() => this.finish(0)),
+    });
+
+    // Peer side: raft messages, plus /members and /version over HTTP for joining members.
+    this.peerHttp = http.createServer((req, res) => this.servePeerHttp(req, res));
+    this.transport = new PeerTransport({
+      localId: b.meta.memberId,
+      clusterId: b.meta.clusterId,
+      logger: {
+        debug: (o, m) => this.log.debug(o, m),
+        info: (o, m) => this.log.info(o, m),
+        warn: (o, m) => this.log.warn(o, m),
+        error: (o, m) => this.log.error(o, m),
+      },
+      onMessage: (m) => this.member.step(m),
+      onUnreachable: (id) => this.member.node.reportUnreachable(id),
+      onSnapshotStatus: (id, failed) => this.member.node.reportSnapshot(id, failed),
+      createServer: peerServerFactory(this.peerHttp),
+    });
+    for (const [id, urls] of b.peers) this.transport.addPeer(id, urls.map((u) => new URL(u)));
+    this.member.attachTransport({
+      send: (msgs) => this.transport.send(msgs),
+      addPeer: (id, urls) => this.transport.addPeer(id, urls.map((u) => new URL(u))),
+      updatePeer: (id, urls) => this.transport.updatePeer(id, urls.map((u) => new URL(u))),
+      removePeer: (id) => this.transport.removePeer(id),
+    });
+    for (const u of cfg.listenPeerUrls) await this.transport.listen(u);
+    this.log.info({ 'listen-peer-urls': cfg.listenPeerUrls.map((u) => u.href) }, 'starting peer listener');
+
+    // Client side.
+    this.app = Fastify({
+      logger: false,
+      bodyLimit: cfg.maxRequestBytes + 512 * 1024,
+      serverFactory: (handler) => http.createServer(handler),
+    });
+    registerClientApi(this.app, this);
+    await this.app.ready();
+    for (const u of cfg.listenClientUrls) {
+      const srv = createClientServer({ http1: this.app.server });
+      await listen(srv, u);
+      this.clientServers.push(srv);
+    }
+    this.member.start();
+    this.log.info({ 'local-member-id': b.meta.memberId, 'cluster-id': b.meta.clusterId }, 'starting server');
+    void this.member.whenPublished().then(() => {
+      this.log.info({ 'listen-client-urls': cfg.listenClientUrls.map((u) => u.href) }, 'ready to serve client requests');
+    });
+  }
+
+  private servePeerHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && url === '/members') {
+      const members = this.member.members().map((m) => ({ id: m.id, name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner }));
+      res.writeHead(200, { 'Content-Type': 'application/json', 'X-Etcd-Cluster-ID': this.member.sm.membership.clusterId });
+      res.end(JSON.stringify(members));
+      return;
+    }
+    if (req.method === 'GET' && url === '/version') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(this.versionJson()));
+      return;
+    }
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end('404 page not found\n');
+  }
+
+  versionJson(): { etcdserver: string; etcdcluster: string } {
+    const cv = this.member.sm.membership.clusterVersion;
+    return { etcdserver: SERVER_VERSION, etcdcluster: cv === '' ? 'not_decided' : cv };
+  }
+
+  /** Graceful stop (SIGTERM/SIGINT): hand leadership over first, then close everything. */
+  stop(): Promise<void> {
+    if (this.stopping === undefined) {
+      this.stopping = (async () => {
+        try {
+          await this.member.transferLeadershipBeforeStop();
+        } catch (err) {
+          this.log.warn({ error: String(err) }, 'leadership transfer before stop failed');
+        }
+        for (const s of this.clientServers) s.close();
+        await this.app?.close().catch(() => undefined);
+        await this.member.stop();
+        await this.transport.close();
+        this.log.info({}, 'stopped member');
+      })();
+    }
+    return this.stopping;
+  }
+}
