@@ -12,6 +12,7 @@ export const V2_WATCHER_EVENT_QUEUE_MAX = 100;
 export class Watcher implements V2Watcher {
   private readonly queue: V2EventImpl[] = [];
   private waiting: ((e: V2Event | null) => void) | undefined;
+  private waitingPromise: Promise<V2Event | null> | undefined;
   removed = false;
   /** Unlinks from the hub; undefined for a watcher answered from history (never registered). */
   unlink: (() => void) | undefined;
@@ -25,14 +26,16 @@ export class Watcher implements V2Watcher {
     private readonly registered: boolean,
   ) {}
 
+  /** Calling next() again while one is pending returns the same promise. */
   next(): Promise<V2Event | null> {
-    assert.equal(this.waiting, undefined, 'watcher: next() called while a next() is pending');
+    if (this.waitingPromise !== undefined) return this.waitingPromise;
     const e = this.queue.shift();
     if (e !== undefined) return Promise.resolve(e);
     if (this.removed) return Promise.resolve(null);
-    return new Promise((resolve) => {
+    this.waitingPromise = new Promise((resolve) => {
       this.waiting = resolve;
     });
+    return this.waitingPromise;
   }
 
   remove(): void {
@@ -65,6 +68,7 @@ export class Watcher implements V2Watcher {
   private wake(e: V2Event | null): void {
     const w = this.waiting;
     this.waiting = undefined;
+    this.waitingPromise = undefined;
     if (w !== undefined) w(e);
   }
 
