@@ -15,13 +15,20 @@ export interface RawRequest {
   timeoutMs?: number;
 }
 
+/** Splits a URL without normalising its path (`new URL` would resolve `..` and `//`). */
+export function splitUrl(url: string): { host: string; port: string; path: string } {
+  const m = /^http:\/\/([^/:]+):(\d+)(.*)$/.exec(url);
+  if (!m) throw new Error(`not an http://host:port URL: ${url}`);
+  return { host: m[1]!, port: m[2]!, path: m[3] || '/' };
+}
+
 export function request(req: RawRequest): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const u = new URL(req.url);
+    const u = splitUrl(req.url);
     const headers: Record<string, string> = { ...req.headers };
     if (req.body !== undefined) headers['content-length'] = String(Buffer.byteLength(req.body));
     const r = http.request(
-      { host: u.hostname, port: u.port, path: u.pathname + u.search, method: req.method, headers, agent: false },
+      { host: u.host, port: u.port, path: u.path, method: req.method, headers, agent: false },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -44,8 +51,8 @@ export function requestLines(url: string, lines: number, timeoutMs: number, head
   const ready = new Promise<RawResponse>((res, rej) => { onReady = res; onReadyErr = rej; });
   ready.catch(() => {});
   const done = new Promise<{ status: number; headers: http.IncomingHttpHeaders; lines: string[] }>((resolve, reject) => {
-    const u = new URL(url);
-    const r = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'GET', headers, agent: false }, (res) => {
+    const u = splitUrl(url);
+    const r = http.request({ host: u.host, port: u.port, path: u.path, method: 'GET', headers, agent: false }, (res) => {
       onReady({ status: res.statusCode ?? 0, headers: res.headers, body: '' });
       let buf = '';
       const got: string[] = [];
