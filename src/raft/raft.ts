@@ -779,6 +779,12 @@ export class Raft {
           this.logger.info({ raftId: this.id }, 'raft: no leader, dropping ReadIndex');
           return;
         }
+        if (from !== this.id) {
+          // A request forwarded to us while we are no longer leader: relaying it would make its
+          // answer come back to us, not to the member that asked. It retries.
+          this.logger.info({ raftId: this.id, from }, 'raft: not leader, dropping forwarded ReadIndex');
+          return;
+        }
         this.send({ type: 'MsgReadIndex', from: this.id, to: this.lead, term: 0, context });
         return;
       default:

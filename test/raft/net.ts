@@ -164,3 +164,13 @@ export class Net {
 }
 
 export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** A storage holding entries with the given terms at indexes 1.. and the given hard state. */
+export function storageWith(cs: ConfState, terms: number[], hs?: { term: number; vote?: NodeId; commit?: number }): MemoryStorage {
+  const s = new MemoryStorage(cs);
+  s.append(terms.map((term, i) => ({ term, index: i + 1, type: 'normal' as const, data: new Uint8Array(0) })));
+  if (hs) s.setHardState({ term: hs.term, vote: hs.vote ?? '', commit: hs.commit ?? 0 });
+  return s;
+}
+
+export const count = (msgs: Message[], pred: (m: Message) => boolean): number => msgs.filter(pred).length;
