@@ -124,6 +124,7 @@ test('fromSnapshot: only entries after the snapshot; a hole after it is refused'
     const r = await Wal.open(dir, { fromSnapshot: { index: 15, term: 1 } });
     assertEntries(r.entries, range(16, 20));
     assert.deepEqual(r.snapshotMarkers, [{ index: 15, term: 1 }]);
+    assert.deepEqual(await Wal.snapshotMarkers(dir), [{ index: 15, term: 1 }]);
     await r.wal.save(undefined, range(21, 21), true); // appending after reopen still works
     await r.wal.close();
     const r2 = await Wal.open(dir, { fromSnapshot: { index: 25, term: 1 } });

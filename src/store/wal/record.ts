@@ -190,11 +190,22 @@ export function checkFrame(buf: Uint8Array, off: number, end: number): number | 
   return length;
 }
 
-/** Offset of the first valid frame that starts after `from`, or -1. Used to tell a torn tail
- *  (nothing valid follows the damage) from corruption in the middle. Cheap in practice: most
- *  offsets fail the length checks before any checksum is computed. */
+/** Checksummed bytes one torn-tail scan may spend. Entry data crafted to look like frame
+ *  headers could otherwise make the scan quadratic; past the budget the damage is reported as
+ *  corruption (the member refuses to start) rather than guessed to be a torn tail. */
+export const tornTailScanCrcBytesMax = 256 * 1024 * 1024;
+
+/** Offset of the first valid frame that starts after `from`, -1 if none, or -2 if the scan ran
+ *  out of budget. Used to tell a torn tail (nothing valid follows the damage) from corruption in
+ *  the middle. Cheap in practice: most offsets fail the length and kind checks before any
+ *  checksum is computed. */
 export function findValidFrameAfter(buf: Uint8Array, from: number, end: number): number {
+  let budget = tornTailScanCrcBytesMax;
   for (let p = from + 1; p + RECORD_FRAME_BYTES < end; p++) {
+    const length = getU32(buf, p);
+    if (length === 0 || length > end - p - RECORD_FRAME_BYTES) continue;
+    budget -= length;
+    if (budget < 0) return -2;
     if (typeof checkFrame(buf, p, end) === 'number') return p;
   }
   return -1;

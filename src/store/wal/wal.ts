@@ -198,12 +198,7 @@ export class Wal {
     const snap = opts.fromSnapshot ?? { index: 0, term: 0 };
     const names = await listSegments(dir);
     if (names.length === 0) throw new WalCorruptError(dir, 0, 'no wal segments (use Wal.create for a new member)');
-    for (let i = 1; i < names.length; i++) {
-      if (names[i]!.seq !== names[0]!.seq + i) {
-        throw new WalCorruptError(names[i]!.name, 0,
-          `segment seq ${names[0]!.seq + i} is missing (found ${names[i - 1]!.name} then ${names[i]!.name})`);
-      }
-    }
+    checkSequence(names);
     await removeTmpSegments(dir, logger);
 
     const r = new Replayer(snap);
@@ -250,6 +245,21 @@ export class Wal {
       lastIndex,
       snapshotMarkers: r.markers,
     };
+  }
+
+  /**
+   * The snapshot markers in the WAL, in log order, without opening it for writing or repairing
+   * anything: lets the member pick the newest snapshot file the WAL agrees with (etcd 3.5's
+   * ValidSnapshotEntries) before calling open(). Throws WalCorruptError like open().
+   */
+  static async snapshotMarkers(dir: string): Promise<SnapshotMarker[]> {
+    const names = await listSegments(dir);
+    checkSequence(names);
+    const r = new Replayer({ index: Number.MAX_SAFE_INTEGER, term: 0 });
+    for (let i = 0; i < names.length; i++) {
+      r.replaySegment(names[i]!, await readFile(join(dir, names[i]!.name)), i === names.length - 1);
+    }
+    return r.markers;
   }
 
   /**
@@ -501,6 +511,7 @@ class Replayer {
         if (!isLast) throw new WalCorruptError(seg.name, off, `${r} (in a segment that is not the last)`);
         const next = findValidFrameAfter(buf, off, buf.length);
         if (next >= 0) throw new WalCorruptError(seg.name, off, `${r}, followed by a valid record at offset ${next}`);
+        if (next === -2) throw new WalCorruptError(seg.name, off, `${r}; too costly to prove nothing valid follows`);
         // The preamble is synced before the segment gets its name, so it cannot be torn.
         if (!sawHeader) throw new WalCorruptError(seg.name, off, `${r} in the segment header`);
         return { goodEnd: off, preambleEnd, maxEntryIndex, damage: r };
@@ -571,6 +582,16 @@ class Replayer {
     this.entries.length = keep;
     this.entries.push(e);
     return index;
+  }
+}
+
+/** Segments must be numbered without gaps: a missing one may have held entries still needed. */
+function checkSequence(names: readonly SegmentName[]): void {
+  for (let i = 1; i < names.length; i++) {
+    if (names[i]!.seq !== names[0]!.seq + i) {
+      throw new WalCorruptError(names[i]!.name, 0,
+        `segment seq ${names[0]!.seq + i} is missing (found ${names[i - 1]!.name} then ${names[i]!.name})`);
+    }
   }
 }
 
