@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile, cp, truncate, unlink, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Entry, HardState } from '../../src/raft/types.js';
-import { Wal, WalClosedError, WalCorruptError, WalExistsError, crc32c } from '../../src/store/wal/index.js';
+import { Wal, WalClosedError, WalCorruptError, WalExistsError, WalFailedError, crc32c } from '../../src/store/wal/index.js';
 
 const META = new TextEncoder().encode('cluster=abc member=123');
 
@@ -373,5 +373,25 @@ test('an unfinished segment file (crash during a roll) is removed on open', asyn
     assertEntries(r.entries, range(1, 3));
     assert.deepEqual((await readdir(dir)).filter((n) => n.endsWith('.tmp')), []);
     await r.wal.close();
+  });
+});
+
+test('close waits for saves in flight; a failed write fails that save and every later one', async () => {
+  await withDir(async (dir) => {
+    const wal = await Wal.create(dir, META);
+    const ps: Promise<void>[] = [];
+    for (let i = 1; i <= 50; i++) ps.push(wal.save(undefined, [entry(i)], false));
+    await wal.close();
+    await Promise.all(ps);
+    const r = await Wal.open(dir);
+    assertEntries(r.entries, range(1, 50));
+    // Pull the file out from under the WAL: the next write fails (EBADF).
+    await (r.wal as unknown as { fh: { close(): Promise<void> } }).fh.close();
+    await assert.rejects(r.wal.save(undefined, [entry(51)], true), WalFailedError);
+    await assert.rejects(r.wal.save(undefined, [entry(52)], true), WalFailedError);
+    await r.wal.close().catch(() => undefined);
+    const r2 = await Wal.open(dir);
+    assertEntries(r2.entries, range(1, 50));
+    await r2.wal.close();
   });
 });
