@@ -67,8 +67,6 @@ const HEARTBEAT_TICK = 2;
 const SPARE_IDS = 2;
 /** Voters are never removed below this count, so the heal phase can always form a quorum. */
 const MIN_VOTERS = 3;
-const DOOM_RATE = Number(process.env.SIM_DOOM_RATE ?? 0.5);
-const DOOM_STEPS_MAX = Number(process.env.SIM_DOOM_STEPS ?? 12);
 /** A Ready drain that does not settle within this many rounds is a bug (raft or harness). */
 const READY_ROUNDS_MAX = 100;
 
@@ -231,8 +229,6 @@ export class Cluster {
   private readonly maxInflightMsgs: number;
   private seq = 0;
   private readonly dirty = new Set<SimNode>();
-  /** Adversarial: new leaders to cut off (crash or isolate) at a given step. */
-  private readonly doomed = new Map<SimNode, number>();
 
   constructor(readonly opts: SimOptions) {
     this.rng = derive(opts.seed, 'scheduler');
@@ -369,11 +365,6 @@ export class Cluster {
         this.stats.leaders++;
         this.log(`${shortId(n.id)} becomes leader of term ${term}`);
         this.checker.onLeader(n.id, term, n.disk);
-        // Adversarial schedules often kill a new leader a few steps into its term, while it is
-        // still bringing followers up to date (the window of Raft's figure 8).
-        if (this.opts.profile === 'adversarial' && this.rng.chance(DOOM_RATE)) {
-          this.doomed.set(n, this.stats.steps + 1 + this.rng.int(DOOM_STEPS_MAX));
-        }
       }
     }
     // 2. send.
@@ -474,15 +465,6 @@ export class Cluster {
 
   step(): void {
     this.stats.steps++;
-    for (const [n, at] of this.doomed) {
-      if (at > this.stats.steps) continue;
-      this.doomed.delete(n);
-      if (n.up && n.state === 'leader') {
-        if (this.rng.chance(0.5)) this.crash(n);
-        else this.net.partition([n.id], [...this.nodes.keys()].filter((id) => id !== n.id));
-        this.log(`doomed leader ${shortId(n.id)} cut off`);
-      }
-    }
     const action = this.rng.weighted(this.weights());
     switch (action) {
       case 0: this.actTick(); break;
