@@ -159,3 +159,15 @@ test('failed commands leave the state unchanged; same commands -> same save byte
   assert.equal(c.hasKeyPermission('bob', '/a/x', false), true);
   assert.deepEqual(c.listRoles(), ['guest', 'r0', 'r1', 'root']);
 });
+
+test('method-level commands (createUser/updateUser/createOrUpdateUser/createRole/updateRole)', () => {
+  const a = new V2AuthStore();
+  assert.deepEqual(a.applyAuth({ kind: 'createUser', user: 'u', passwordHash: H1, roles: ['x'] }), { kind: 'user', user: { user: 'u', roles: ['x'] }, created: true });
+  authErr(() => a.applyAuth({ kind: 'createUser', user: 'u', passwordHash: H1 }), 409, 'auth: User u already exists.');
+  assert.deepEqual(a.applyAuth({ kind: 'createOrUpdateUser', user: 'u', grant: ['y'] }), { kind: 'user', user: { user: 'u', roles: ['x', 'y'] }, created: false });
+  assert.deepEqual(a.applyAuth({ kind: 'updateUser', user: 'u', revoke: ['x'] }), { kind: 'user', user: { user: 'u', roles: ['y'] }, created: false });
+  assert.equal(a.applyAuth({ kind: 'createRole', role: 'r', permissions: { kv: { read: ['/a'], write: [] } } }).kind, 'role');
+  const r = a.applyAuth({ kind: 'updateRole', role: 'r', grant: { kv: { write: ['/b/*'] } } });
+  assert.equal(JSON.stringify(r), '{"kind":"role","role":{"role":"r","permissions":{"kv":{"read":["/a"],"write":["/b/*"]}}},"created":false}');
+  authErr(() => a.applyAuth({ kind: 'updateRole', role: 'zz', grant: { kv: { write: ['/b'] } } }), 404, 'auth: Role zz does not exist.');
+});

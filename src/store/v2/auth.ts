@@ -67,7 +67,13 @@ export type V2AuthCommand =
   | { kind: 'deleteUser'; user: string }
   /** PUT /v2/auth/roles/<role>: create when there is no grant/revoke, else update. */
   | { kind: 'putRole'; role: string; permissions?: V2PermissionsInput; grant?: V2PermissionsInput; revoke?: V2PermissionsInput }
-  | { kind: 'deleteRole'; role: string };
+  | { kind: 'deleteRole'; role: string }
+  // The v2auth.Store methods one by one, for a caller that already made the handler's choice:
+  | { kind: 'createUser'; user: string; passwordHash?: string; roles?: string[] }
+  | { kind: 'createOrUpdateUser'; user: string; passwordHash?: string; roles?: string[]; grant?: string[]; revoke?: string[] }
+  | { kind: 'updateUser'; user: string; passwordHash?: string; grant?: string[]; revoke?: string[] }
+  | { kind: 'createRole'; role: string; permissions?: V2PermissionsInput }
+  | { kind: 'updateRole'; role: string; grant?: V2PermissionsInput; revoke?: V2PermissionsInput };
 
 export type V2AuthResult =
   | { kind: 'ok' }
@@ -248,6 +254,17 @@ export class V2AuthStore {
         return { kind: 'ok' };
       case 'putRole':
         return this.putRole(cmd);
+      case 'createUser':
+        return { kind: 'user', user: this.createUser(cmd), created: true };
+      case 'createOrUpdateUser':
+        if (this.users.has(cmd.user)) return { kind: 'user', user: this.updateUser(cmd), created: false };
+        return { kind: 'user', user: this.createUser(cmd), created: true };
+      case 'updateUser':
+        return { kind: 'user', user: this.updateUser(cmd), created: false };
+      case 'createRole':
+        return { kind: 'role', role: this.createRole(cmd), created: true };
+      case 'updateRole':
+        return { kind: 'role', role: this.updateRole(cmd), created: false };
       case 'deleteRole':
         if (cmd.role === ROOT_ROLE) throw authErr(403, `Cannot modify role ${ROOT_ROLE}: is root role.`);
         if (!this.roles.delete(cmd.role)) throw authErr(404, `Role ${cmd.role} doesn't exist.`);
@@ -270,7 +287,7 @@ export class V2AuthStore {
     return { kind: 'user', user: this.updateUser(cmd), created: false };
   }
 
-  private createUser(cmd: Extract<V2AuthCommand, { kind: 'putUser' }>): V2UserOut {
+  private createUser(cmd: { user: string; passwordHash?: string; roles?: string[] }): V2UserOut {
     let u: V2User = { user: cmd.user, password: cmd.passwordHash ?? '', roles: cmd.roles === undefined ? null : [...cmd.roles] };
     u = withRootRole(u);
     if (u.password === '') throw authErr(400, `Cannot create user ${u.user} with an empty password`);
@@ -279,7 +296,7 @@ export class V2AuthStore {
     return userOut(u);
   }
 
-  private updateUser(cmd: Extract<V2AuthCommand, { kind: 'putUser' }>): V2UserOut {
+  private updateUser(cmd: { user: string; passwordHash?: string; grant?: string[]; revoke?: string[] }): V2UserOut {
     const old = this.user(cmd.user);
     const set = new Set(old.roles ?? []);
     for (const g of cmd.grant ?? []) {
@@ -303,15 +320,21 @@ export class V2AuthStore {
   }
 
   private putRole(cmd: Extract<V2AuthCommand, { kind: 'putRole' }>): V2AuthResult {
-    if (permsEmpty(cmd.grant) && permsEmpty(cmd.revoke)) {
-      if (cmd.role === ROOT_ROLE) throw authErr(403, `Cannot modify role ${ROOT_ROLE}: is root role.`);
-      if (this.roles.has(cmd.role)) throw authErr(409, `Role ${cmd.role} already exists.`);
-      const kv = cmd.permissions?.kv;
-      const r: V2Role = { role: cmd.role, permissions: { kv: { read: kv?.read == null ? null : [...kv.read], write: kv?.write == null ? null : [...kv.write] } } };
-      this.roles.set(r.role, r);
-      return { kind: 'role', role: cloneRole(r), created: true };
-    }
+    if (permsEmpty(cmd.grant) && permsEmpty(cmd.revoke)) return { kind: 'role', role: this.createRole(cmd), created: true };
     if (!permsEmpty(cmd.permissions)) throw new AuthError(400, 'Role JSON contains both permissions and grant/revoke');
+    return { kind: 'role', role: this.updateRole(cmd), created: false };
+  }
+
+  private createRole(cmd: { role: string; permissions?: V2PermissionsInput }): V2Role {
+    if (cmd.role === ROOT_ROLE) throw authErr(403, `Cannot modify role ${ROOT_ROLE}: is root role.`);
+    if (this.roles.has(cmd.role)) throw authErr(409, `Role ${cmd.role} already exists.`);
+    const kv = cmd.permissions?.kv;
+    const r: V2Role = { role: cmd.role, permissions: { kv: { read: kv?.read == null ? null : [...kv.read], write: kv?.write == null ? null : [...kv.write] } } };
+    this.roles.set(r.role, r);
+    return cloneRole(r);
+  }
+
+  private updateRole(cmd: { role: string; grant?: V2PermissionsInput; revoke?: V2PermissionsInput }): V2Role {
     if (cmd.role === ROOT_ROLE) throw authErr(403, `Cannot modify role ${ROOT_ROLE}: is root role.`);
     const old = this.role(cmd.role);
     let kv: V2RWPermission = old.permissions.kv;
@@ -326,7 +349,7 @@ export class V2AuthStore {
     }
     const next: V2Role = { role: old.role, permissions: { kv } };
     this.roles.set(next.role, next);
-    return { kind: 'role', role: cloneRole(next), created: false };
+    return cloneRole(next);
   }
 
   private user(name: string): V2User {
