@@ -3,7 +3,7 @@
 // is this state encoded at one index.
 import { Packr } from 'msgpackr';
 import { V2Store } from '../store/v2/store.js';
-import { V2AuthStore } from '../store/v2/auth.js';
+import { V2AuthStore, type V2AuthCommand } from '../store/v2/auth.js';
 import { Membership, type MembershipState } from './membership.js';
 import type { Command } from './command.js';
 
@@ -33,7 +33,7 @@ export class StateMachine {
       case 'v2':
         return this.v2.apply(cmd.req);
       case 'v2auth':
-        return this.auth.apply(cmd.cmd as Parameters<V2AuthStore['apply']>[0]);
+        return this.auth.applyAuth(cmd.cmd as V2AuthCommand);
       case 'publish':
         this.membership.publish(cmd.memberId, cmd.attrs.name, cmd.attrs.clientUrls);
         return undefined;
