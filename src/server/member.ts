@@ -458,6 +458,9 @@ export class RaftMember {
 
   private applySnapshot(snap: Snapshot): void {
     if (snap.metadata.index <= this.appliedIndex) return;
+    // Watchers of the old store end (the v2 API answers 400 "watcher is cleared due to etcd
+    // recovery"), as in etcd.
+    this.sm.v2.removeAllWatchers();
     this.sm = StateMachine.recover(snap.data, Date.now);
     this.confState = snap.metadata.confState;
     this.appliedIndex = snap.metadata.index;
