@@ -154,7 +154,7 @@ function serveVersion(ctx: Ctx, request: FastifyRequest, reply: FastifyReply): v
   reply
     .code(200)
     .header('content-type', JSON_CT)
-    .send(JSON.stringify({ etcdserver: ETCD_SERVER_VERSION, etcdcluster: cv === '' ? 'not_decided' : cv }));
+    .send(Buffer.from(JSON.stringify({ etcdserver: ETCD_SERVER_VERSION, etcdcluster: cv === '' ? 'not_decided' : cv })));
 }
 
 async function serveHealth(ctx: Ctx, request: FastifyRequest, reply: FastifyReply): Promise<void> {

@@ -75,7 +75,7 @@ function parseRoleInput(o: Record<string, unknown>): V2AuthRoleInput {
 }
 
 function sendJson(reply: FastifyReply, status: number, v: unknown): void {
-  reply.code(status).header('content-type', JSON_CT).send(JSON.stringify(v) + '\n');
+  reply.code(status).header('content-type', JSON_CT).send(Buffer.from(JSON.stringify(v) + '\n'));
 }
 
 /** `sub` is the clean path after "/v2/auth" ("/enable", "/users", "/users/bob", ...). */

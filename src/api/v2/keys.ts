@@ -215,5 +215,5 @@ export function sendKeyEvent(backend: V2Backend, reply: FastifyReply, ev: V2Even
     .header('x-etcd-index', String(ev.etcdIndex))
     .header('x-raft-index', String(backend.raftIndex()))
     .header('x-raft-term', String(backend.raftTerm()))
-    .send(body);
+    .send(Buffer.from(body));
 }

@@ -91,13 +91,13 @@ export async function serveMembers(backend: V2Backend, request: FastifyRequest, 
       case 'GET': {
         if (rest === '') {
           const body = JSON.stringify({ members: backend.members().map(memberJson) }) + '\n';
-          return void reply.code(200).header('content-type', JSON_CT).send(body);
+          return void reply.code(200).header('content-type', JSON_CT).send(Buffer.from(body));
         }
         if (rest === 'leader') {
           const lid = backend.leaderId();
           const leader = lid === undefined ? undefined : backend.members().find((x) => x.id === lid);
           if (leader === undefined) throw new HttpError(503, 'During election');
-          return void reply.code(200).header('content-type', JSON_CT).send(JSON.stringify(memberJson(leader)) + '\n');
+          return void reply.code(200).header('content-type', JSON_CT).send(Buffer.from(JSON.stringify(memberJson(leader)) + '\n'));
         }
         throw new HttpError(404, 'Not found');
       }
@@ -109,7 +109,7 @@ export async function serveMembers(backend: V2Backend, request: FastifyRequest, 
         } catch (e) {
           throw memberError(e, '');
         }
-        return void reply.code(201).header('content-type', JSON_CT).send(JSON.stringify(memberJson(added)) + '\n');
+        return void reply.code(201).header('content-type', JSON_CT).send(Buffer.from(JSON.stringify(memberJson(added)) + '\n'));
       }
       case 'DELETE':
       case 'PUT': {

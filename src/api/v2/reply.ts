@@ -1,3 +1,4 @@
+// (JSON bodies are sent as Buffers: fastify would add "; charset=utf-8" to a string's application/json.)
 // How etcd's HTTP handlers write their answers: v2 key errors (JSON + "\n" with X-Etcd-Index),
 // httptypes.HTTPError ({"message":...} without newline), Go's http.Error texts (405, 404).
 import type { FastifyReply } from 'fastify';
@@ -23,12 +24,12 @@ export function sendV2Error(reply: FastifyReply, e: V2Error): void {
     .code(e.status)
     .header('x-etcd-index', String(e.index))
     .header('content-type', JSON_CT)
-    .send(JSON.stringify(e) + '\n');
+    .send(Buffer.from(JSON.stringify(e) + '\n'));
 }
 
 /** etcd's httptypes.HTTPError.WriteTo. */
 export function sendHttpError(reply: FastifyReply, status: number, message: string): void {
-  reply.code(status).header('content-type', JSON_CT).send(JSON.stringify({ message }));
+  reply.code(status).header('content-type', JSON_CT).send(Buffer.from(JSON.stringify({ message })));
 }
 
 /** Go's http.Error: text/plain, nosniff, text + "\n". */

@@ -24,5 +24,5 @@ export function serveStats(backend: V2Backend, request: FastifyRequest, reply: F
       throw new Error(`unknown stats kind ${String(never)}`);
     }
   }
-  reply.code(200).header('content-type', JSON_CT).send(JSON.stringify(obj));
+  reply.code(200).header('content-type', JSON_CT).send(Buffer.from(JSON.stringify(obj)));
 }
