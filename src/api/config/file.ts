@@ -59,11 +59,14 @@ function typeError(v: unknown, field: string, def: FlagDef): ConfigFileError {
   );
 }
 
-function valueFromYaml(def: FlagDef, v: unknown, field: string, current: FlagValue | undefined): FlagValue | undefined {
+/**
+ * `v` is the YAML 1.1 value, `raw` the same node read with every scalar as its source text:
+ * a string key reads `on` as "on", not as the boolean YAML 1.1 makes of it.
+ */
+function valueFromYaml(def: FlagDef, v: unknown, raw: unknown, field: string, current: FlagValue | undefined): FlagValue | undefined {
   if (v === null || v === undefined) return undefined;
   const asText = (): string => {
-    if (typeof v === 'string') return v;
-    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+    if (typeof raw === 'string' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) return raw;
     throw typeError(v, field, def);
   };
   try {
@@ -86,7 +89,7 @@ function valueFromYaml(def: FlagDef, v: unknown, field: string, current: FlagVal
         if (typeof v === 'string') return parseValue(def, v, current); // tsetcd also takes "5s"
         throw typeError(v, field, def);
       case 'strings':
-        if (Array.isArray(v)) return [...new Set(v.map((x) => String(x)).filter((x) => x !== ''))].sort();
+        if (Array.isArray(raw)) return [...new Set(raw.map((x) => String(x)).filter((x) => x !== ''))].sort();
         return parseValue(def, asText(), current);
       default: {
         const never: never = def.type;
@@ -99,10 +102,10 @@ function valueFromYaml(def: FlagDef, v: unknown, field: string, current: FlagVal
   }
 }
 
-function applyKey(values: FlagValues, flagName: string, v: unknown, field: string): void {
+function applyKey(values: FlagValues, flagName: string, v: unknown, raw: unknown, field: string): void {
   const def = flagByName.get(flagName);
   if (!def) throw new Error(`config file key maps to unknown flag ${flagName}`);
-  const value = valueFromYaml(def, v, field, values.values.get(flagName));
+  const value = valueFromYaml(def, v, raw, field, values.values.get(flagName));
   if (value !== undefined) values.set(flagName, value, 'file');
 }
 
@@ -121,8 +124,10 @@ export function loadConfigFile(path: string, values: FlagValues): string[] {
     throw new ConfigFileError(`open ${path}: ${why}`);
   }
   let doc: unknown;
+  let rawDoc: unknown;
   try {
     doc = parseYaml(text, { version: '1.1' });
+    rawDoc = parseYaml(text, { schema: 'failsafe' });
   } catch (err) {
     throw new ConfigFileError(`error converting YAML to JSON: yaml: ${(err as Error).message.split('\n')[0]}`);
   }
@@ -131,20 +136,29 @@ export function loadConfigFile(path: string, values: FlagValues): string[] {
     throw new ConfigFileError(`error unmarshaling JSON: while decoding JSON: json: cannot unmarshal ${jsonKind(doc)} into Go value of type embed.configYAML`);
   }
   const warnings: string[] = [];
-  for (const [key, v] of Object.entries(doc as Record<string, unknown>)) {
+  // Both parses have the same shape; pair entries by position (YAML 1.1 may retype keys too).
+  const rawEntries = Object.entries(rawDoc as Record<string, unknown>);
+  const typedEntries = Object.values(doc as Record<string, unknown>);
+  for (let i = 0; i < rawEntries.length; i++) {
+    const [key, raw] = rawEntries[i] ?? ['', undefined];
+    const v = typedEntries[i];
     if (key === 'client-transport-security' || key === 'peer-transport-security') {
       if (v === null || v === undefined) continue;
       if (typeof v !== 'object' || Array.isArray(v)) {
         throw new ConfigFileError(`error unmarshaling JSON: while decoding JSON: json: cannot unmarshal ${jsonKind(v)} into Go struct field configYAML.${key} of type embed.securityConfig`);
       }
       const table = securityKeys[key === 'client-transport-security' ? 'client' : 'peer'];
-      for (const [sub, sv] of Object.entries(v as Record<string, unknown>)) {
+      const rawSubs = Object.entries((raw ?? {}) as Record<string, unknown>);
+      const typedSubs = Object.values(v as Record<string, unknown>);
+      for (let j = 0; j < rawSubs.length; j++) {
+        const [sub, sraw] = rawSubs[j] ?? ['', undefined];
+        const sv = typedSubs[j];
         const flagName = table[sub];
         if (flagName === undefined) {
           warnings.push(`unrecognized key ${JSON.stringify(`${key}.${sub}`)} in config file ${path} (ignored)`);
           continue;
         }
-        applyKey(values, flagName, sv, `securityConfig.${sub}`);
+        applyKey(values, flagName, sv, sraw, `securityConfig.${sub}`);
       }
       continue;
     }
@@ -154,7 +168,7 @@ export function loadConfigFile(path: string, values: FlagValues): string[] {
       warnings.push(`unrecognized key ${JSON.stringify(key)} in config file ${path} (ignored)`);
       continue;
     }
-    applyKey(values, flagName, v, `configYAML.${key}`);
+    applyKey(values, flagName, v, raw, `configYAML.${key}`);
   }
   return warnings;
 }

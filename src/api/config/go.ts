@@ -166,7 +166,9 @@ export function parseGoUrl(raw: string): GoUrl {
   const text = `${scheme}://${authority}${query}${fragment}`;
   let url: URL;
   try {
-    url = new URL(text);
+    // An empty host ("http://:2379") has no WHATWG form; etcd's validation rejects it for every
+    // flag later (with its own message), so a placeholder stands in until then.
+    url = new URL(hp.hostname === '' ? `${scheme}://0.0.0.0:${hp.port}` : text);
   } catch {
     throw new GoParseError(`parse ${JSON.stringify(input)}: invalid URL`);
   }
