@@ -8,7 +8,9 @@ const FRAMEWORK_VERBS = new Set(['package', 'describe', 'update', 'plan', 'pod',
 
 export async function main(argv: string[]): Promise<void> {
   if (argv.length > 0 && FRAMEWORK_VERBS.has(argv[0]!)) {
-    const { frameworkMain } = await import('./framework/cli.js').catch(() => ({ frameworkMain: undefined }));
+    // The framework arrives with its own issue; until then its verbs say so.
+    const modPath = './framework/cli.js';
+    const { frameworkMain } = (await import(modPath).catch(() => ({ frameworkMain: undefined }))) as { frameworkMain?: (argv: string[]) => Promise<void> };
     if (frameworkMain === undefined) {
       process.stderr.write(`tsetcd: '${argv[0]}' is a framework verb, and the framework is not built yet\n`);
       process.exit(2);
