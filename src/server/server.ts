@@ -71,12 +71,23 @@ export class TsetcdServer {
       onSnapshotStatus: (id, failed) => this.member.node.reportSnapshot(id, failed),
       createServer: peerServerFactory(this.peerHttp),
     });
-    for (const [id, urls] of b.peers) this.transport.addPeer(id, urls.map((u) => new URL(u)));
+    // Peers are known from the boot (initial cluster, snapshot, remote membership) and again
+    // from replayed conf changes: adding a known peer only refreshes its URLs, as in etcd.
+    const known = new Set<string>();
+    const addPeer = (id: string, urls: readonly string[]): void => {
+      const parsed = urls.map((u) => new URL(u));
+      if (known.has(id)) this.transport.updatePeer(id, parsed);
+      else this.transport.addPeer(id, parsed);
+      known.add(id);
+    };
+    for (const [id, urls] of b.peers) addPeer(id, urls);
     this.member.attachTransport({
       send: (msgs) => this.transport.send(msgs),
-      addPeer: (id, urls) => this.transport.addPeer(id, urls.map((u) => new URL(u))),
-      updatePeer: (id, urls) => this.transport.updatePeer(id, urls.map((u) => new URL(u))),
-      removePeer: (id) => this.transport.removePeer(id),
+      addPeer,
+      updatePeer: (id, urls) => addPeer(id, urls),
+      removePeer: (id) => {
+        if (known.delete(id)) this.transport.removePeer(id);
+      },
     });
     for (const u of cfg.listenPeerUrls) await this.transport.listen(u);
     this.log.info({ 'listen-peer-urls': cfg.listenPeerUrls.map((u) => u.href) }, 'starting peer listener');
