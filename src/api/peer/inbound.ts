@@ -19,7 +19,7 @@ export interface InboundContext {
   /** The handshake from `from` succeeded on `conn`. */
   accepted(conn: InboundConnection, from: NodeId): void;
   deliver(m: Message, frameBytes: number): void;
-  /** A message whose `to` is not localId was dropped. */
+  /** A message whose `to` is not localId (or whose `from` is not the handshake's) was dropped. */
   misaddressed(): void;
   closed(conn: InboundConnection): void;
 }
@@ -91,8 +91,9 @@ export class InboundConnection {
           return false;
         }
         const m = value as Message;
-        if (m.to !== this.ctx.localId) {
-          this.ctx.logger.warn({ localMemberId: this.ctx.localId, remotePeerId: this.from, to: m.to, type: m.type }, 'dropped message addressed to another member');
+        if (m.to !== this.ctx.localId || m.from !== this.from) {
+          // debug, not warn: a confused peer could otherwise flood the log; it is counted.
+          this.ctx.logger.debug({ localMemberId: this.ctx.localId, remotePeerId: this.from, from: m.from, to: m.to, type: m.type }, 'dropped misaddressed message');
           this.ctx.misaddressed();
           return true;
         }

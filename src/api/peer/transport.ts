@@ -26,6 +26,11 @@ function hostOf(url: URL): string {
   // URL keeps the brackets of an IPv6 literal; net wants it bare.
   return url.hostname.replace(/^\[(.*)\]$/, '$1');
 }
+/** A peer URL is http(s)://host:port; anything else is a configuration bug. */
+function checkPeerUrl(url: URL): void {
+  assert(url.protocol === 'http:' || url.protocol === 'https:', `peer URL ${url.href}: scheme must be http or https`);
+  portOf(url);
+}
 function portOf(url: URL): number {
   const port = Number(url.port);
   assert(url.port !== '' && Number.isInteger(port) && port >= 0 && port <= 65535, `peer URL ${url.href} needs a port`);
@@ -86,7 +91,8 @@ export class PeerTransport {
   private closed = false;
   /** Messages dropped because no peer with their `to` was added (or it was removed). */
   droppedUnknownPeer = 0;
-  /** Inbound messages dropped because their `to` is not this member. */
+  /** Inbound messages dropped because their `to` is not this member, or their `from` is not
+   *  the member that opened the connection. */
   droppedMisaddressed = 0;
 
   constructor(opts: PeerTransportOptions) {
@@ -136,6 +142,7 @@ export class PeerTransport {
    *  listenUrls()). May be called for several URLs. Rejects if the address can't be bound. */
   async listen(url: URL): Promise<void> {
     assert(!this.closed, 'listen() after close()');
+    checkPeerUrl(url);
     const server = this.createServer(url, (socket) => {
       if (this.closed) {
         socket.destroy();
@@ -172,6 +179,7 @@ export class PeerTransport {
     assert(!this.closed, 'addPeer() after close()');
     assert(id !== this.localId, 'a member is not its own peer');
     assert(!this.peers.has(id), `peer ${id} already added`);
+    urls.forEach(checkPeerUrl);
     this.peers.set(id, new OutboundPeer(this.outboundCtx, id, [...urls]));
   }
 
@@ -179,6 +187,7 @@ export class PeerTransport {
   updatePeer(id: NodeId, urls: readonly URL[]): void {
     const peer = this.peers.get(id);
     assert(peer !== undefined, `peer ${id} not added`);
+    urls.forEach(checkPeerUrl);
     peer.updateUrls([...urls]);
   }
 
