@@ -34,7 +34,7 @@ export class V2AuthBackendImpl implements V2AuthBackend {
   }
   getUser(name: string): V2AuthUser {
     const u = this.state.getUser(name);
-    return { user: u.user, roles: u.roles ?? [] };
+    return { user: u.user, roles: u.roles };
   }
   allRoles(): string[] {
     return this.state.listRoles();
@@ -55,7 +55,7 @@ export class V2AuthBackendImpl implements V2AuthBackend {
   async createOrUpdateUser(u: V2AuthUserInput): Promise<{ user: V2AuthUser; created: boolean }> {
     const r = await this.run(this.putUserCmd(u));
     if (r.kind !== 'user') return { user: this.getUser(u.user), created: false };
-    return { user: { user: r.user.user, roles: r.user.roles ?? [] }, created: r.created };
+    return { user: { user: r.user.user, roles: r.user.roles }, created: r.created };
   }
   async updateUser(u: V2AuthUserInput): Promise<V2AuthUser> {
     return (await this.createOrUpdateUser(u)).user;

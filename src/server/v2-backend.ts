@@ -98,28 +98,65 @@ export class MemberV2Backend implements V2Backend {
     if (up < quorumAfter) throw new ServerError('notStarted');
   }
 
-  selfStats(): object {
-    const leader = this.m.lead;
-    const t = this.transport();
-    let recv = 0;
-    let sent = 0;
-    for (const s of Object.values(t.stats())) {
-      recv += s.receivedMessages;
+  /** Peer traffic totals a second ago, for etcd's package and bandwidth rates. */
+  private rateBase = { atMs: Date.now(), sent: 0, sentBytes: 0, recv: 0, recvBytes: 0 };
+  private rateNow = { sentPerS: 0, sentBytesPerS: 0, recvPerS: 0, recvBytesPerS: 0 };
+
+  private peerTotals(): { sent: number; sentBytes: number; recv: number; recvBytes: number } {
+    let sent = 0, sentBytes = 0, recv = 0, recvBytes = 0;
+    for (const s of Object.values(this.transport().stats())) {
       sent += s.sentMessages;
+      sentBytes += s.sentBytes;
+      recv += s.receivedMessages;
+      recvBytes += s.receivedBytes;
     }
-    return {
+    return { sent, sentBytes, recv, recvBytes };
+  }
+
+  private updateRates(): ReturnType<MemberV2Backend['peerTotals']> {
+    const t = this.peerTotals();
+    const now = Date.now();
+    const dt = (now - this.rateBase.atMs) / 1000;
+    if (dt >= 1) {
+      this.rateNow = {
+        sentPerS: (t.sent - this.rateBase.sent) / dt,
+        sentBytesPerS: (t.sentBytes - this.rateBase.sentBytes) / dt,
+        recvPerS: (t.recv - this.rateBase.recv) / dt,
+        recvBytesPerS: (t.recvBytes - this.rateBase.recvBytes) / dt,
+      };
+      this.rateBase = { atMs: now, ...t };
+    }
+    return t;
+  }
+
+  /** etcd's ServerStats JSON: the leader counts what it sends, a follower what it receives;
+   *  rates are omitted when zero (Go omitempty). */
+  selfStats(): object {
+    const t = this.updateRates();
+    const leader = this.m.isLeader();
+    const r = this.rateNow;
+    const out: Record<string, unknown> = {
       name: this.m.opts.name,
       id: this.m.id,
-      state: this.m.isLeader() ? 'StateLeader' : 'StateFollower',
+      state: leader ? 'StateLeader' : 'StateFollower',
       startTime: this.m.startTime.toISOString(),
       leaderInfo: {
-        leader,
+        leader: this.m.lead,
         uptime: goDuration(Date.now() - this.m.leaderSince.getTime()),
         startTime: this.m.leaderSince.toISOString(),
       },
-      recvAppendRequestCnt: recv,
-      sendAppendRequestCnt: sent,
+      recvAppendRequestCnt: leader ? 0 : t.recv,
     };
+    if (!leader && r.recvPerS > 0) {
+      out.recvPkgRate = r.recvPerS;
+      out.recvBandwidthRate = r.recvBytesPerS;
+    }
+    out.sendAppendRequestCnt = leader ? t.sent : 0;
+    if (leader && r.sentPerS > 0) {
+      out.sendPkgRate = r.sentPerS;
+      out.sendBandwidthRate = r.sentBytesPerS;
+    }
+    return out;
   }
 
   leaderStats(): object | undefined {

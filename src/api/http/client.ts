@@ -66,7 +66,7 @@ export function registerClientHttp(app: FastifyInstance, backend: V2Backend, opt
     reply.header('access-control-allow-methods', 'POST, GET, OPTIONS, PUT, DELETE');
     reply.header('access-control-allow-headers', 'accept, content-type, authorization');
     if (request.method === 'OPTIONS') {
-      reply.code(200).send('');
+      reply.code(200).send();
       return;
     }
     done();

@@ -18,13 +18,12 @@ export function parseBasicAuth(header: string | undefined): { user: string; pass
 export function userFromBasicAuth(auth: V2AuthBackend, header: string | undefined): string | undefined {
   const cred = parseBasicAuth(header);
   if (cred === undefined) return undefined;
-  let roles: readonly string[];
   try {
-    roles = auth.getUser(cred.user).roles;
+    auth.getUser(cred.user);
   } catch {
     return undefined;
   }
-  if (roles === undefined || !auth.checkPassword(cred.user, cred.password)) return undefined;
+  if (!auth.checkPassword(cred.user, cred.password)) return undefined;
   return cred.user;
 }
 
@@ -33,7 +32,7 @@ export function hasRootAccess(auth: V2AuthBackend, header: string | undefined): 
   if (!auth.enabled()) return true;
   const user = userFromBasicAuth(auth, header);
   if (user === undefined) return false;
-  return auth.getUser(user).roles.includes('root');
+  return (auth.getUser(user).roles ?? []).includes('root');
 }
 
 /** etcd's hasWriteRootAccess: reads are open to all. */

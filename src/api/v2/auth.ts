@@ -18,7 +18,7 @@ function roleJson(r: V2AuthRole): object {
 }
 
 function userOutJson(u: V2AuthUser): object {
-  return { user: u.user, roles: u.roles.length === 0 ? null : u.roles };
+  return { user: u.user, roles: u.roles };
 }
 
 function isStringArray(v: unknown): v is string[] {
@@ -112,7 +112,7 @@ function baseList(backend: V2Backend, request: FastifyRequest, reply: FastifyRep
   for (const name of auth.allUsers()) {
     const u = auth.getUser(name);
     const roles: object[] = [];
-    for (const rn of u.roles) {
+    for (const rn of u.roles ?? []) {
       try {
         roles.push(roleJson(auth.getRole(rn)));
       } catch {
@@ -131,12 +131,12 @@ async function forUser(backend: V2Backend, request: FastifyRequest, reply: Fasti
   const auth = backend.auth;
   if (m === 'GET') {
     const u = auth.getUser(name);
-    const roles = u.roles.map((rn) => roleJson(auth.getRole(rn)));
+    const roles = (u.roles ?? []).map((rn) => roleJson(auth.getRole(rn)));
     return sendJson(reply, 200, roles.length === 0 ? { user: u.user } : { user: u.user, roles });
   }
   if (m === 'DELETE') {
     await auth.deleteUser(name);
-    return void reply.code(200).send('');
+    return void reply.code(200).header('content-type', JSON_CT).send(Buffer.alloc(0));
   }
   const u = parseUserInput(readJson(request));
   if (u.user !== name) throw new HttpError(400, 'User JSON name does not match the name in the URL');
@@ -160,7 +160,7 @@ async function forRole(backend: V2Backend, request: FastifyRequest, reply: Fasti
   if (m === 'GET') return sendJson(reply, 200, roleJson(auth.getRole(name)));
   if (m === 'DELETE') {
     await auth.deleteRole(name);
-    return void reply.code(200).send('');
+    return void reply.code(200).header('content-type', JSON_CT).send(Buffer.alloc(0));
   }
   const r = parseRoleInput(readJson(request));
   if (r.role !== name) throw new HttpError(400, 'Role JSON name does not match the name in the URL');
@@ -181,5 +181,5 @@ async function enableDisable(backend: V2Backend, request: FastifyRequest, reply:
   if (m === 'GET') return sendJson(reply, 200, { enabled: backend.auth.enabled() });
   if (m === 'PUT') await backend.auth.enableAuth();
   else await backend.auth.disableAuth();
-  reply.code(200).send('');
+  reply.code(200).header('content-type', JSON_CT).send(Buffer.alloc(0));
 }

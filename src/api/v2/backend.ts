@@ -14,7 +14,8 @@ export interface V2Member {
 /** A v2 auth user as the API prints it (never with the password). */
 export interface V2AuthUser {
   readonly user: string;
-  readonly roles: readonly string[];
+  /** null where etcd's Go slice is nil (printed as null), [] where it is empty. */
+  readonly roles: readonly string[] | null;
 }
 
 export interface V2AuthPermissions {

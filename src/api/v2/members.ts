@@ -54,12 +54,21 @@ function readPeerUrls(request: FastifyRequest): string[] {
   try {
     parsed = JSON.parse(body === undefined ? '' : body.toString('utf8'));
   } catch (e) {
-    throw new HttpError(400, e instanceof Error ? e.message : 'invalid JSON');
+    throw new HttpError(400, goJsonSyntaxError(e));
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new HttpError(400, 'json: cannot unmarshal into Go value of type struct');
   }
   return parsePeerUrls((parsed as { peerURLs?: unknown }).peerURLs);
+}
+
+/** Go's encoding/json syntax error text for what JSON.parse rejected (clients see etcd's words). */
+function goJsonSyntaxError(e: unknown): string {
+  const msg = e instanceof Error ? e.message : '';
+  if (/end of JSON input/i.test(msg)) return 'unexpected end of JSON input';
+  const m = /Unexpected token '?(.)'?/.exec(msg);
+  if (m !== null) return `invalid character '${m[1]}' looking for beginning of value`;
+  return 'invalid JSON';
 }
 
 /** Maps a member-server rejection to etcd's answer. */

@@ -54,7 +54,7 @@ export function sendCleanPathRedirect(reply: FastifyReply, method: string, clean
   if (method === 'GET' || method === 'HEAD') {
     reply.header('content-type', 'text/html; charset=utf-8').send(`<a href="${htmlEscape(loc)}">Moved Permanently</a>.\n\n`);
   } else {
-    reply.send('');
+    reply.send();
   }
 }
 
