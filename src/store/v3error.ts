@@ -48,6 +48,9 @@ export const V3_ERRORS = {
   roleNotFound: [C.FAILED_PRECONDITION, 'etcdserver: role name not found'],
   roleEmpty: [C.INVALID_ARGUMENT, 'etcdserver: role name is empty'],
   authFailed: [C.INVALID_ARGUMENT, 'etcdserver: authentication failed, invalid user ID or password'],
+  // Not in rpctypes: etcd's auth.ErrNoPasswordUser reaches the client as gRPC Unknown (verified
+  // against 3.4.23: Authenticate of a user added with --no-password).
+  noPasswordUser: [C.UNKNOWN, 'auth: authentication failed, password was given for no password user'],
   permissionDenied: [C.PERMISSION_DENIED, 'etcdserver: permission denied'],
   roleNotGranted: [C.FAILED_PRECONDITION, 'etcdserver: role is not granted to the user'],
   permissionNotGranted: [C.FAILED_PRECONDITION, 'etcdserver: permission is not granted to the role'],
@@ -69,6 +72,13 @@ export const V3_ERRORS = {
   notSupportedForLearner: [C.UNAVAILABLE, 'etcdserver: rpc not supported for learner'],
   badLeaderTransferee: [C.FAILED_PRECONDITION, 'etcdserver: bad leader transferee'],
   noLeaderForWatch: [C.UNAVAILABLE, 'etcdserver: no leader'],
+
+  // v3election / v3lock (concurrency package errors, returned as plain Go errors: code Unknown).
+  electionNoLeader: [C.UNKNOWN, 'election: no leader'],
+  electionNotLeader: [C.UNKNOWN, 'election: not leader'],
+  electionMissingLeaderKey: [C.INVALID_ARGUMENT, '"leader" field must be provided'],
+  sessionExpired: [C.UNKNOWN, 'session expired'],
+  watchCanceled: [C.CANCELLED, 'etcdserver: watch canceled'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type V3ErrorKind = keyof typeof V3_ERRORS;
