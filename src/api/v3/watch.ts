@@ -1,0 +1,112 @@
+// One client watch stream (gRPC Watch or the gateway's /v3/watch): turns WatchRequests into hub
+// calls and hub responses into WatchResponses with etcd's header, splitting a response into
+// fragments when the watcher asked for it and the response is larger than --max-request-bytes.
+import type { AuthInfo, V3Backend, WatchCreate, WatchHubResponse, WatchStream } from './backend.js';
+import { big, bytes, eventWire, headerWire, long, num, type Wire } from './convert.js';
+import { type } from './proto.js';
+
+/** Creates of one stream whose `created` reply is still outstanding (etcd bounds it too: ctrl chan). */
+export const WATCH_PENDING_CREATES_MAX = 1024;
+
+const EventT = type('mvccpb.Event');
+/** Per-response overhead besides events (header, ids, flags), for the fragment size estimate. */
+const RESPONSE_OVERHEAD_BYTES = 64;
+
+export interface WatchOutput {
+  /** Returns false when the transport's buffer is above its high-water mark. */
+  write(res: Wire): boolean;
+  /** Ends the stream with an error (e.g. too many pending creates). */
+  fail(err: Error): void;
+}
+
+export class WatchSession {
+  private readonly hub: WatchStream;
+  private readonly pendingFragment: boolean[] = [];
+  private readonly fragmentIds = new Set<number>();
+  private closed = false;
+
+  constructor(private readonly backend: V3Backend, private readonly auth: AuthInfo | undefined, private readonly out: WatchOutput, private readonly maxRequestBytes: number) {
+    this.hub = backend.newWatchStream({ send: (r) => this.onHub(r) });
+  }
+
+  handle(req: Wire): void {
+    if (this.closed) return;
+    const c = req.create_request as Wire | null | undefined;
+    if (c) {
+      if (this.pendingFragment.length >= WATCH_PENDING_CREATES_MAX) {
+        this.out.fail(new Error('too many pending watch creates'));
+        return;
+      }
+      const filters: number[] = c.filters ?? [];
+      const create: WatchCreate = {
+        key: bytes(c.key),
+        rangeEnd: c.range_end && c.range_end.length > 0 ? c.range_end : undefined,
+        startRevision: num(c.start_revision),
+        progressNotify: !!c.progress_notify,
+        noPut: filters.includes(0),
+        noDelete: filters.includes(1),
+        prevKv: !!c.prev_kv,
+        watchId: Number(big(c.watch_id)),
+      };
+      this.pendingFragment.push(!!c.fragment);
+      this.hub.watch(create, this.auth);
+      return;
+    }
+    const x = req.cancel_request as Wire | null | undefined;
+    if (x) {
+      this.hub.cancel(Number(big(x.watch_id)));
+      return;
+    }
+    if (req.progress_request) this.hub.requestProgress();
+  }
+
+  drained(): void {
+    if (!this.closed) this.hub.drained();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.close();
+  }
+
+  private onHub(r: WatchHubResponse): boolean {
+    if (this.closed) return true;
+    if (r.created) {
+      const frag = this.pendingFragment.shift() ?? false;
+      if (frag && !r.canceled && r.watchId >= 0) this.fragmentIds.add(r.watchId);
+    }
+    if (r.canceled) this.fragmentIds.delete(r.watchId);
+    const header = headerWire(this.backend.header(), r.revision);
+    const base: Wire = {
+      header,
+      watch_id: r.watchId === 0 ? undefined : long(BigInt(r.watchId)),
+      created: r.created || undefined,
+      canceled: r.canceled || undefined,
+      compact_revision: r.compactRevision || undefined,
+      cancel_reason: r.cancelReason || undefined,
+    };
+    const events = new Array<Wire>(r.events.length);
+    for (let i = 0; i < r.events.length; i++) events[i] = eventWire(r.events[i]!);
+    if (events.length > 1 && this.fragmentIds.has(r.watchId)) return this.sendFragments(base, events);
+    base.events = events;
+    return this.out.write(base);
+  }
+
+  private sendFragments(base: Wire, events: Wire[]): boolean {
+    const sizes = events.map((e) => EventT.encode(e).finish().length + 4);
+    const total = sizes.reduce((a, s) => a + s, RESPONSE_OVERHEAD_BYTES);
+    if (total <= this.maxRequestBytes) return this.out.write({ ...base, events });
+    let ok = true;
+    let start = 0;
+    while (start < events.length) {
+      let end = start + 1;
+      let size = RESPONSE_OVERHEAD_BYTES + sizes[start]!;
+      while (end < events.length && size + sizes[end]! <= this.maxRequestBytes) size += sizes[end++]!;
+      const last = end === events.length;
+      ok = this.out.write({ ...base, events: events.slice(start, end), fragment: last ? undefined : true }) && ok;
+      start = end;
+    }
+    return ok;
+  }
+}
