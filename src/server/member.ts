@@ -314,23 +314,38 @@ export class RaftMember {
     // The leader sends before its own fsync (etcd does): its disk write and the followers'
     // run in parallel; safety holds because the leader counts itself only once durable.
     if (isLeader) this.transport?.send(rd.messages);
+    // Committed entries that are already durable here are applied before this Ready's own
+    // disk write, so replies do not wait for an fsync that does not concern them (etcd applies
+    // in parallel with the WAL write for the same reason).
+    const committed = rd.committedEntries;
+    let applied = 0;
+    if (rd.snapshot === undefined && committed.length > 0) {
+      const durableLast = rd.entries.length > 0 ? Math.min(this.storage.lastIndex(), rd.entries[0]!.index - 1) : this.storage.lastIndex();
+      while (applied < committed.length && committed[applied]!.index <= durableLast) this.applyEntry(committed[applied++]!);
+      if (applied > 0) this.afterApply();
+    }
     if (rd.snapshot !== undefined) {
       await this.wal.saveSnapshot(rd.snapshot);
       this.storage.applySnapshot(rd.snapshot);
     }
-    if (rd.entries.length > 0 || rd.hardState !== undefined) {
+    if (rd.entries.length > 0 || rd.mustSync) {
       await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
       if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
       if (rd.entries.length > 0) this.storage.append(rd.entries as Entry[]);
+    } else if (rd.hardState !== undefined) {
+      // Only the commit index moved: etcd does not sync that, and neither need we wait for the
+      // write. The WAL keeps call order; a failure stops the member.
+      this.wal.save(rd.hardState, [], false).catch((err) => this.die(err as Error));
+      this.storage.setHardState(rd.hardState);
     }
     if (!isLeader) this.transport?.send(rd.messages);
     if (rd.snapshot !== undefined) this.applySnapshot(rd.snapshot);
     for (const rs of rd.readStates) this.readDone(Buffer.from(rs.context).toString(), rs.index);
-    if (rd.committedEntries.length > 0) {
-      for (const e of rd.committedEntries) this.applyEntry(e);
+    if (applied < committed.length) {
+      for (let i = applied; i < committed.length; i++) this.applyEntry(committed[i]!);
       this.afterApply();
-      await this.maybeSnapshot();
     }
+    if (committed.length > 0) await this.maybeSnapshot();
   }
 
   private onSoftState(lead: NodeId, state: RaftStatus['state']): void {

@@ -54,7 +54,8 @@ export function implCommand(impl: Impl): { cmd: string; args: string[] } {
     case 'etcd':
       return { cmd: ETCD_BIN, args: [] };
     case 'tsetcd':
-      return { cmd: process.execPath, args: [join(repoRoot, 'bin', 'tsetcd.js')] };
+      // TSETCD_NODE_ARGS passes node flags to the members (e.g. --cpu-prof for profiling).
+      return { cmd: process.execPath, args: [...(process.env.TSETCD_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''), join(repoRoot, 'bin', 'tsetcd.js')] };
     default: {
       const never: never = impl;
       throw new Error(`unknown impl ${String(never)}`);
@@ -310,6 +311,8 @@ export class Cluster {
 
   /** Kills every member and removes the temp dir. Safe to call twice. */
   async destroy(): Promise<void> {
+    // With node flags (profiling), let members exit normally so they write their profiles.
+    if (process.env.TSETCD_NODE_ARGS) await Promise.all(this.members.map((_, i) => this.signalAndWait(i, 'SIGTERM', 5000)));
     await Promise.all(this.members.map((_, i) => this.signalAndWait(i, 'SIGKILL', 5000)));
     if (process.env.HARNESS_KEEP_TMP !== '1') rmSync(this.tempDir, { recursive: true, force: true });
     liveTempDirs.delete(this.tempDir);
