@@ -5,14 +5,14 @@ import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import type { Logger } from 'pino';
 import { MemoryStorage } from '../raft/storage.js';
-import { encodeConfChange } from '../raft/confchange.js';
+import { decodeConfChange, encodeConfChange } from '../raft/confchange.js';
 import type { ConfState, Entry, HardState, Snapshot } from '../raft/types.js';
 import { Wal } from '../store/wal/index.js';
 import { Snapshotter } from '../store/snap/index.js';
 import { V2Store } from '../store/v2/store.js';
 import { V2AuthStore } from '../store/v2/auth.js';
 import type { MemberConfig } from '../api/config/index.js';
-import { deriveIds } from '../api/config/index.js';
+import { deriveIds, formatId, memberIdOf } from '../api/config/index.js';
 import { StateMachine } from './apply.js';
 import { Membership } from './membership.js';
 import { encodeContext } from './command.js';
@@ -26,6 +26,8 @@ export interface WalMetadata {
   readonly memberId: string;
   readonly name: string;
   readonly token: string;
+  /** How the data dir was created: 'new' (bootstrapped with the initial cluster) or 'existing' (joined). */
+  readonly bootstrap?: 'new' | 'existing';
 }
 
 export interface Booted {
@@ -100,10 +102,34 @@ export async function boot(cfg: MemberConfig, log: Logger): Promise<Booted> {
       await replay.wal.close();
       throw new BootError(`--initial-cluster has no member named "${cfg.name}"; this data dir belongs to member ${meta.memberId} ("${meta.name}")`);
     }
+    // A data dir bootstrapped with an initial cluster must be started as the same member: the id
+    // derived from this member's --initial-cluster entry and the token is the one in the data
+    // dir. (Other entries may differ: a cluster that grew lists more members.)
+    if (meta.bootstrap === 'new' && !cfg.forceNewCluster) {
+      const derived = formatId(memberIdOf(inCluster.peerUrls, cfg.initialClusterToken));
+      if (derived !== meta.memberId) {
+        await replay.wal.close();
+        throw new BootError(
+          `--initial-cluster does not match the data dir ${cfg.dataDir}: its entry ${cfg.name}=${inCluster.peerUrls.map((u) => u.href).join(',')} ` +
+            `is member ${derived}, but the data dir holds member ${meta.memberId} of cluster ${meta.clusterId}; refusing to start`,
+        );
+      }
+    }
     const storage = new MemoryStorage();
     if (snap !== undefined) storage.applySnapshot(snap);
-    storage.setHardState(replay.hardState);
-    if (replay.entries.length > 0) storage.append(replay.entries);
+    let hardState = replay.hardState;
+    let entries = replay.entries;
+    if (cfg.forceNewCluster) {
+      const forced = forceNewClusterEntries(meta.memberId, snap, hardState, entries);
+      if (forced.length > 0) {
+        hardState = { term: hardState.term, vote: hardState.vote, commit: forced[forced.length - 1]!.index };
+        await replay.wal.save(hardState, forced, true);
+        entries = [...entries, ...forced];
+      }
+      log.warn({ 'local-member-id': meta.memberId, 'removed-member-ids': forced.length }, 'forcing restart member as a single-member cluster (--force-new-cluster)');
+    }
+    storage.setHardState(hardState);
+    if (entries.length > 0) storage.append(entries);
     const sm = snap !== undefined ? StateMachine.recover(snap.data, Date.now) : freshStateMachine(meta.clusterId);
     const peers = new Map<string, string[]>();
     for (const m of sm.membership.list()) if (m.id !== meta.memberId) peers.set(m.id, [...m.peerUrls]);
@@ -127,7 +153,7 @@ export async function boot(cfg: MemberConfig, log: Logger): Promise<Booted> {
     const { clusterId, memberIds } = deriveIds(cfg.initialCluster, cfg.initialClusterToken);
     const memberId = memberIds.get(cfg.name);
     if (memberId === undefined) throw new BootError(`couldn't find local name "${cfg.name}" in the initial cluster configuration`);
-    const meta: WalMetadata = { clusterId, memberId, name: cfg.name, token: cfg.initialClusterToken };
+    const meta: WalMetadata = { clusterId, memberId, name: cfg.name, token: cfg.initialClusterToken, bootstrap: 'new' };
     // As etcd/raft's Bootstrap: the initial members are conf-change entries 1..n, committed at
     // term 1, so that a member joining later learns them by replaying the log.
     const sorted = cfg.initialCluster.map((m) => ({ name: m.name, id: memberIds.get(m.name)!, peerUrls: m.peerUrls.map((u) => u.href.replace(/\/$/, '')) })).sort((a, b) => (a.id < b.id ? -1 : 1));
@@ -157,7 +183,7 @@ export async function boot(cfg: MemberConfig, log: Logger): Promise<Booted> {
   if (me === undefined) {
     throw new BootError(`member with peer URLs ${own} has not been added to cluster ${remote.clusterId}; add it first (etcdctl member add)`);
   }
-  const meta: WalMetadata = { clusterId: remote.clusterId, memberId: me.id, name: cfg.name, token: cfg.initialClusterToken };
+  const meta: WalMetadata = { clusterId: remote.clusterId, memberId: me.id, name: cfg.name, token: cfg.initialClusterToken, bootstrap: 'existing' };
   const wal = await Wal.create(walDir, packr.pack(meta), walOpts);
   const peers = new Map<string, string[]>();
   for (const m of remote.members) if (m.id !== me.id) peers.set(m.id, m.peerURLs);
@@ -172,6 +198,26 @@ export async function boot(cfg: MemberConfig, log: Logger): Promise<Booted> {
     peers,
     restarted: false,
   };
+}
+
+/** etcd's --force-new-cluster: every entry in the log counts as committed, and conf changes
+ *  that remove every other member are appended, so the member restarts as a cluster of one with
+ *  its data. */
+function forceNewClusterEntries(self: string, snap: Snapshot | undefined, hs: HardState, entries: readonly Entry[]): Entry[] {
+  const ids = new Set<string>([...(snap?.metadata.confState.voters ?? []), ...(snap?.metadata.confState.learners ?? [])]);
+  for (const e of entries) {
+    if (e.type !== 'confChange') continue;
+    const cc = decodeConfChange(e.data);
+    if (cc.type === 'removeNode') ids.delete(cc.nodeId);
+    else ids.add(cc.nodeId);
+  }
+  let index = entries.length > 0 ? entries[entries.length - 1]!.index : (snap?.metadata.index ?? 0);
+  const out: Entry[] = [];
+  for (const id of [...ids].sort()) {
+    if (id === self) continue;
+    out.push({ term: hs.term, index: ++index, type: 'confChange', data: encodeConfChange({ type: 'removeNode', nodeId: id, context: new Uint8Array(0) }) });
+  }
+  return out;
 }
 
 interface RemoteMember {

@@ -20,8 +20,9 @@ export function requestTimeoutMs(electionTimeoutMs: number): number {
 }
 
 /** Entries kept in the log behind a snapshot so that a slow follower can catch up by log
- *  rather than by snapshot (etcd: 5000). */
-export const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
+ *  rather than by snapshot (etcd: 5000). TSETCD_SNAPSHOT_CATCHUP_ENTRIES lowers it for tests
+ *  that must see a snapshot sent to a follower without writing thousands of keys. */
+export const SNAPSHOT_CATCH_UP_ENTRIES = Number(process.env.TSETCD_SNAPSHOT_CATCHUP_ENTRIES ?? 5000);
 /** Proposals waiting for apply on this member; beyond it new proposals are refused at once
  *  ("too many requests") instead of queueing without bound. */
 export const PENDING_PROPOSALS_MAX = 100_000;

@@ -1,8 +1,6 @@
 // The cluster's membership as the applied log says it is: members with their peer URLs and
 // published attributes, the ids removed for good, and the decided cluster version. Changed only
 // by applying entries, so every member holds the same view at the same index.
-import { createHash } from 'node:crypto';
-
 export interface Member {
   readonly id: string;
   name: string;
@@ -90,13 +88,4 @@ export class Membership {
     m.name = name;
     m.clientUrls = [...clientUrls];
   }
-}
-
-/** Go's sha1-based member id: sha1(sorted peer URLs joined + token [+ unix seconds]), first 8 bytes. */
-export function computeMemberId(peerUrls: readonly string[], token: string, addedAtS?: number): string {
-  const h = createHash('sha1');
-  h.update([...peerUrls].sort().join(''));
-  h.update(token);
-  if (addedAtS !== undefined) h.update(String(addedAtS));
-  return h.digest().subarray(0, 8).toString('hex');
 }

@@ -4,7 +4,7 @@ import type { V2Backend, V2Member, V2AuthBackend } from '../api/v2/backend.js';
 import type { V2Store } from '../store/v2/store.js';
 import type { V2Event, V2Request } from '../store/v2/types.js';
 import type { RaftMember } from './member.js';
-import { computeMemberId } from './membership.js';
+import { formatId, memberIdOf } from '../api/config/index.js';
 import { encodeContext } from './command.js';
 import { ServerError } from './errors.js';
 import type { PeerTransport } from '../api/peer/transport.js';
@@ -61,7 +61,7 @@ export class MemberV2Backend implements V2Backend {
   async addMember(peerUrls: string[]): Promise<V2Member> {
     const ms = this.m.sm.membership;
     for (const u of peerUrls) if (ms.hasPeerUrl(u) !== undefined) throw new ServerError('peerUrlExists');
-    const id = computeMemberId(peerUrls, this.token, Math.floor(Date.now() / 1000));
+    const id = formatId(memberIdOf(peerUrls.map((u) => new URL(u)), this.token, Math.floor(Date.now() / 1000)));
     if (ms.get(id) !== undefined) throw new ServerError('memberExists');
     this.strictReconfigCheckAdd();
     await this.m.proposeConfChange({ type: 'addNode', nodeId: id, context: encodeContext({ peerUrls, name: '', isLearner: false }) });
