@@ -72,7 +72,8 @@ export class FakeAuth implements V2AuthBackend {
     if (u.password === undefined) throw new AuthError(400, `auth: Cannot create user ${u.user} with an empty password`);
     const roles = u.user === 'root' ? ['root'] : [];
     this.users.set(u.user, { password: u.password, roles });
-    return { user: this.getUser(u.user), created: true };
+    // etcd answers a user created without roles with a nil slice (null); an update prints [].
+    return { user: roles.length === 0 ? { user: u.user, roles: null } : this.getUser(u.user), created: true };
   }
   async updateUser(u: V2AuthUserInput): Promise<V2AuthUser> {
     const e = this.users.get(u.user);
