@@ -1,5 +1,6 @@
 // Bringing a member up from its data dir: a new cluster, joining an existing one, or a restart
 // from the WAL and the newest snapshot. Mirrors etcd's bootstrap (etcdserver/server.go NewServer).
+import { nowMs } from './clock.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
@@ -74,7 +75,7 @@ class DiskLog implements DurableLog {
 }
 
 function freshStateMachine(clusterId: string): StateMachine {
-  return new StateMachine(new V2Store({ nowMs: Date.now }), new V2AuthStore(), new Membership(clusterId));
+  return new StateMachine(new V2Store({ nowMs }), new V2AuthStore(), new Membership(clusterId));
 }
 
 export async function boot(cfg: MemberConfig, log: Logger): Promise<Booted> {
@@ -130,7 +131,7 @@ export async function boot(cfg: MemberConfig, log: Logger): Promise<Booted> {
     }
     storage.setHardState(hardState);
     if (entries.length > 0) storage.append(entries);
-    const sm = snap !== undefined ? StateMachine.recover(snap.data, Date.now) : freshStateMachine(meta.clusterId);
+    const sm = snap !== undefined ? StateMachine.recover(snap.data, nowMs) : freshStateMachine(meta.clusterId);
     const peers = new Map<string, string[]>();
     for (const m of sm.membership.list()) if (m.id !== meta.memberId) peers.set(m.id, [...m.peerUrls]);
     log.info(

@@ -1,5 +1,6 @@
 // The running member: raft + WAL + snapshots + state machine + peer transport, driven by one
 // Ready loop. Data flows one way: propose -> raft -> WAL fsync -> commit -> apply -> reply.
+import { nowMs } from './clock.js';
 import type { Logger } from 'pino';
 import { RawNode } from '../raft/raw-node.js';
 import type { MemoryStorage } from '../raft/storage.js';
@@ -477,7 +478,7 @@ export class RaftMember {
     // Watchers of the old store end (the v2 API answers 400 "watcher is cleared due to etcd
     // recovery"), as in etcd.
     this.sm.v2.removeAllWatchers();
-    this.sm = StateMachine.recover(snap.data, Date.now);
+    this.sm = StateMachine.recover(snap.data, nowMs);
     this.confState = snap.metadata.confState;
     this.appliedIndex = snap.metadata.index;
     this.snapshotIndex = snap.metadata.index;
@@ -514,7 +515,7 @@ export class RaftMember {
   private maybeSync(): void {
     if (this.stateName !== 'leader') return;
     const next = this.sm.v2.nextExpirationMs();
-    const now = Date.now();
+    const now = nowMs();
     if (next === undefined || next > now) return;
     this.propose((id) => ({ t: 'v2', id, req: { method: 'SYNC', path: '/', timeMs: now } })).catch(() => undefined);
   }

@@ -1,5 +1,6 @@
 // The member as the v2 HTTP API sees it (src/api/v2/backend.ts): reads from the local store,
 // writes and quorum reads through raft, membership changes as raft conf changes.
+import { nowMs } from './clock.js';
 import type { V2Backend, V2Member, V2AuthBackend } from '../api/v2/backend.js';
 import type { V2Store } from '../store/v2/store.js';
 import type { V2Event, V2Request } from '../store/v2/types.js';
@@ -39,7 +40,7 @@ export class MemberV2Backend implements V2Backend {
     return this.m.term;
   }
   nowMs(): number {
-    return Date.now();
+    return nowMs();
   }
 
   async write(req: V2Request): Promise<V2Event> {
