@@ -1,0 +1,72 @@
+// The in-memory history of one key (etcd's keyIndex, flattened): every stored revision of the key
+// in revision order. A tombstone (kv.version === 0) ends a generation; the next put starts a new
+// one with version 1. Compaction keeps, per key, only revisions after the compaction revision plus
+// the latest one at or before it (dropped too when that one is a tombstone).
+import type { KeyValue } from './types.js';
+
+/** One stored revision of a key. Immutable once committed; kv objects are shared with readers. */
+export interface StoredRev {
+  readonly main: number;
+  readonly sub: number;
+  /** version 0 marks a tombstone: { key, modRevision: main }, everything else zero/empty. */
+  readonly kv: KeyValue;
+  readonly ki: KeyIndex;
+}
+
+export class KeyIndex {
+  /** Revisions in (main, sub) order; never empty while the KeyIndex is in the store's index. */
+  readonly revs: StoredRev[] = [];
+  constructor(
+    readonly key: Buffer,
+    readonly keyStr: string,
+  ) {}
+
+  /** The live KeyValue at the head, or undefined when the key is deleted. */
+  live(): KeyValue | undefined {
+    const r = this.revs[this.revs.length - 1];
+    return r === undefined || r.kv.version === 0 ? undefined : r.kv;
+  }
+
+  /** Index of the last revision with main <= rev, or -1. */
+  indexAt(rev: number): number {
+    const revs = this.revs;
+    // Most reads are at or near the head: check it before the binary search.
+    let hi = revs.length - 1;
+    if (hi < 0 || revs[hi]!.main <= rev) return hi;
+    let lo = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (revs[mid]!.main <= rev) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return hi;
+  }
+
+  /** The KeyValue visible at revision rev, or undefined (absent or deleted then). */
+  at(rev: number): KeyValue | undefined {
+    const i = this.indexAt(rev);
+    if (i < 0) return undefined;
+    const kv = this.revs[i]!.kv;
+    return kv.version === 0 ? undefined : kv;
+  }
+
+  /** The live KeyValue just before revision r (its previous revision in the same generation). */
+  prevOf(r: StoredRev): KeyValue | undefined {
+    const revs = this.revs;
+    let i = this.indexAt(r.main); // the last revision of r.main; r is it or a little before
+    while (i >= 0 && revs[i] !== r) i--;
+    if (i <= 0) return undefined;
+    const kv = revs[i - 1]!.kv;
+    return kv.version === 0 ? undefined : kv;
+  }
+
+  /** Drops history at or before rev except the latest live revision. Returns the dropped
+   *  revisions; afterwards revs may be empty (the key is gone from the store). */
+  compact(rev: number, dropped: StoredRev[]): void {
+    const i = this.indexAt(rev);
+    if (i < 0) return;
+    const keepFrom = this.revs[i]!.kv.version === 0 ? i + 1 : i;
+    for (let j = 0; j < keepFrom; j++) dropped.push(this.revs[j]!);
+    if (keepFrom > 0) this.revs.splice(0, keepFrom);
+  }
+}

@@ -1,0 +1,679 @@
+// The v3 MVCC key-value store (etcd's mvcc + the KV part of its v3 applier), simplified: the whole
+// history since the last compaction lives in memory (key index AND values; reads never touch
+// disk) and every committed write transaction is staged into the level backend, which the member
+// commits once per apply round. Writes are synchronous and deterministic: members that apply the
+// same log hold the same state and the same Hash.
+//
+// Revisions: the store starts at revision 1 (as etcd does); each write transaction that changes
+// something gets the next main revision, its changes sub revisions 0, 1, 2, ... A transaction or
+// delete that changes nothing leaves the revision alone.
+import type { Backend } from '../backend.js';
+import { V3Error } from '../v3error.js';
+import { crc32c, decodeKv, decodeRevKey, encodeKv, encodeRevKey, REV_KEY_BYTES } from './codec.js';
+import { KeyIndex, type StoredRev } from './keyindex.js';
+import { SortedKeys } from './keytree.js';
+import type {
+  Compare,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  KeyValue,
+  LeaseId,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  RequestOp,
+  ResponseOp,
+  TxnRequest,
+  TxnResponse,
+} from './types.js';
+import { WatchHub, type WatchSource } from './watch.js';
+
+/** The backend bucket of stored revisions: 16-byte revision key -> KeyValue record. */
+export const KEY_BUCKET = 'key';
+const META_BUCKET = 'meta';
+const COMPACT_REV_KEY = Buffer.from('mvcc_compact_rev');
+/** Memory accounted per stored revision on top of its key and value bytes. */
+const REV_OVERHEAD_BYTES = 96;
+const SNAPSHOT_MAGIC = Buffer.from('TSMVCC1\n');
+
+const EMPTY = Buffer.alloc(0);
+
+/** What the store needs from the lessor. attach/detach keep the lessor's key sets in step with
+ *  the store (called synchronously inside writes, and for every live leased key on open/restore). */
+export interface LeaseHooks {
+  exists(id: LeaseId): boolean;
+  attach(id: LeaseId, key: Uint8Array): void;
+  detach(id: LeaseId, key: Uint8Array): void;
+}
+
+/** The view a write transaction gives its body: reads see the transaction's own writes. */
+export interface WriteTxn {
+  /** The revision the transaction's writes get (current + 1). */
+  writeRevision(): number;
+  range(req: RangeRequest): RangeResponse;
+  put(req: PutRequest): PutResponse;
+  deleteRange(req: DeleteRangeRequest): DeleteRangeResponse;
+}
+
+/** One change of the write transaction in progress: the stored revision and the live value it
+ *  replaced. */
+export interface Change {
+  readonly r: StoredRev;
+  readonly prev: KeyValue | undefined;
+  /** The KeyIndex was created by this change (undo removes it). */
+  readonly created: boolean;
+}
+
+export function keyString(key: Uint8Array): string {
+  return (Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength)).toString('latin1');
+}
+
+/** etcd's range end rules: undefined = single key; null = no upper bound; else exclusive end. */
+export function rangeEndString(rangeEnd: Uint8Array | undefined): string | null | undefined {
+  if (rangeEnd === undefined || rangeEnd.length === 0) return undefined;
+  if (rangeEnd.length === 1 && rangeEnd[0] === 0) return null;
+  return keyString(rangeEnd);
+}
+
+function cmpNum(a: number, b: number): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export class Mvcc implements WatchSource {
+  private index = new Map<string, KeyIndex>();
+  private tree = new SortedKeys<KeyIndex>();
+  /** Every stored revision in (main, sub) order, since the last compaction (plus the kept ones). */
+  private log: StoredRev[] = [];
+  private rev = 1;
+  private compactRev = -1;
+  private liveKeys = 0;
+  private bytes = 0;
+
+  private inWrite = false;
+  private sub = 0;
+  private changes: Change[] = [];
+  private readonly wtxn: WriteTxn;
+
+  readonly watchHub: WatchHub;
+
+  private constructor(
+    private readonly backend: Backend,
+    private hooks: LeaseHooks | undefined,
+  ) {
+    this.watchHub = new WatchHub(this);
+    this.wtxn = {
+      writeRevision: () => this.rev + 1,
+      range: (req) => this.doRange(req, this.changes.length > 0 ? this.rev + 1 : this.rev),
+      put: (req) => this.doPut(req),
+      deleteRange: (req) => this.doDelete(req),
+    };
+  }
+
+  /** Rebuilds the store from the backend's 'key' bucket. */
+  static async open(backend: Backend, opts?: { leases?: LeaseHooks }): Promise<Mvcc> {
+    const m = new Mvcc(backend, opts?.leases);
+    const rows = await backend.loadBucket(KEY_BUCKET);
+    let compactRev = -1;
+    for (const [k, v] of await backend.loadBucket(META_BUCKET)) {
+      if (k.equals(COMPACT_REV_KEY)) compactRev = Number(v.readBigInt64BE(0));
+    }
+    m.load(rows.length, (i) => {
+      const [k, v] = rows[i]!;
+      const { main, sub } = decodeRevKey(k);
+      return { main, sub, kv: decodeKv(v, main) };
+    }, compactRev);
+    return m;
+  }
+
+  /** A new store holding a snapshot's state (replacing whatever the backend's bucket held). */
+  static async restoreSnapshot(data: Uint8Array, backend: Backend, opts?: { leases?: LeaseHooks }): Promise<Mvcc> {
+    const m = new Mvcc(backend, opts?.leases);
+    await m.restore(data);
+    return m;
+  }
+
+  setLeaseHooks(hooks: LeaseHooks | undefined): void {
+    this.hooks = hooks;
+  }
+
+  currentRevision(): number {
+    return this.rev;
+  }
+  compactRevision(): number {
+    return this.compactRev;
+  }
+  /** Number of live keys. */
+  keyCount(): number {
+    return this.liveKeys;
+  }
+  /** Memory held by the stored history (keys, values, per-revision overhead). */
+  sizeBytesEstimate(): number {
+    return this.bytes + this.log.length * REV_OVERHEAD_BYTES;
+  }
+
+  // ---- reads ------------------------------------------------------------------------------
+
+  /** Range at req.revision (or current). Returned KeyValues are shared and must not be mutated. */
+  range(req: RangeRequest): RangeResponse {
+    return this.doRange(req, this.rev);
+  }
+
+  private doRange(req: RangeRequest, curRev: number): RangeResponse {
+    let rev = req.revision ?? 0;
+    if (rev > curRev) throw new V3Error('futureRev');
+    if (rev <= 0) rev = curRev;
+    if (rev < this.compactRev) throw new V3Error('compacted');
+
+    const limit = req.limit ?? 0;
+    const minMod = req.minModRevision ?? 0;
+    const maxMod = req.maxModRevision ?? 0;
+    const minCreate = req.minCreateRevision ?? 0;
+    const maxCreate = req.maxCreateRevision ?? 0;
+    const filtered = minMod !== 0 || maxMod !== 0 || minCreate !== 0 || maxCreate !== 0;
+    let sortOrder = req.sortOrder ?? 'NONE';
+    const sortTarget = req.sortTarget ?? 'KEY';
+    // etcd: sorting or filtering fetches everything, then sorts and truncates; otherwise it
+    // fetches limit + 1 to know `more`. `count` is the number of keys in the range either way.
+    let fetchLimit = sortOrder !== 'NONE' || filtered ? 0 : limit;
+    if (fetchLimit > 0) fetchLimit++;
+    const countOnly = req.countOnly === true;
+
+    let kvs: KeyValue[] = [];
+    let count = 0;
+    const end = rangeEndString(req.rangeEnd);
+    if (end === undefined) {
+      const kv = this.index.get(keyString(req.key))?.at(rev);
+      if (kv !== undefined) {
+        count = 1;
+        if (!countOnly) kvs.push(kv);
+      }
+    } else {
+      const lo = keyString(req.key);
+      if (end === null || lo < end) {
+        this.tree.forRange(lo, end, (ki) => {
+          const kv = ki.at(rev);
+          if (kv === undefined) return;
+          count++;
+          if (!countOnly && (fetchLimit === 0 || kvs.length < fetchLimit)) kvs.push(kv);
+        });
+      }
+    }
+    if (countOnly) return { kvs: [], more: false, count };
+
+    if (filtered) {
+      kvs = kvs.filter(
+        (kv) =>
+          !(maxMod !== 0 && kv.modRevision > maxMod) &&
+          !(minMod !== 0 && kv.modRevision < minMod) &&
+          !(maxCreate !== 0 && kv.createRevision > maxCreate) &&
+          !(minCreate !== 0 && kv.createRevision < minCreate),
+      );
+    }
+    // etcd: a sort target other than KEY with order NONE sorts ascending.
+    if (sortTarget !== 'KEY' && sortOrder === 'NONE') sortOrder = 'ASCEND';
+    if (sortOrder !== 'NONE' && kvs.length > 1) {
+      if (sortTarget === 'KEY') {
+        if (sortOrder === 'DESCEND') kvs.reverse(); // already in ascending key order
+      } else {
+        const dir = sortOrder === 'DESCEND' ? -1 : 1;
+        let cmp: (a: KeyValue, b: KeyValue) => number;
+        switch (sortTarget) {
+          case 'VERSION': cmp = (a, b) => dir * cmpNum(a.version, b.version); break;
+          case 'CREATE': cmp = (a, b) => dir * cmpNum(a.createRevision, b.createRevision); break;
+          case 'MOD': cmp = (a, b) => dir * cmpNum(a.modRevision, b.modRevision); break;
+          case 'VALUE': cmp = (a, b) => dir * Buffer.compare(a.value, b.value); break;
+          default: throw new Error(`mvcc: unknown sort target ${String(sortTarget satisfies never)}`);
+        }
+        kvs.sort(cmp); // stable: ties stay in key order
+      }
+    }
+    let more = false;
+    if (limit > 0 && kvs.length > limit) {
+      kvs.length = limit;
+      more = true;
+    }
+    if (req.keysOnly === true) {
+      for (let i = 0; i < kvs.length; i++) kvs[i] = { ...kvs[i]!, value: EMPTY };
+    }
+    return { kvs, more, count };
+  }
+
+  // ---- writes -----------------------------------------------------------------------------
+
+  /** Runs fn as ONE write transaction: all its changes get revision current + 1 (none: no new
+   *  revision). If fn throws, its changes are undone and the error propagates. On success the
+   *  changes are staged into the backend and delivered to watchers before write returns. */
+  write<T>(fn: (txn: WriteTxn) => T): T {
+    if (this.inWrite) throw new Error('mvcc: nested write transaction');
+    this.inWrite = true;
+    this.sub = 0;
+    let result: T;
+    try {
+      result = fn(this.wtxn);
+    } catch (e) {
+      this.undo();
+      this.changes.length = 0;
+      this.inWrite = false;
+      throw e;
+    }
+    this.inWrite = false;
+    if (this.changes.length > 0) this.commitChanges();
+    return result;
+  }
+
+  put(req: PutRequest): PutResponse {
+    return this.write((t) => t.put(req));
+  }
+
+  deleteRange(req: DeleteRangeRequest): DeleteRangeResponse {
+    return this.write((t) => t.deleteRange(req));
+  }
+
+  private doPut(req: PutRequest): PutResponse {
+    if (!this.inWrite) throw new Error('mvcc: put outside a write transaction');
+    const key = req.key;
+    if (key.length === 0) throw new V3Error('emptyKey');
+    const ks = keyString(key);
+    let ki = this.index.get(ks);
+    const prev = ki?.live();
+    // Every check comes before the first mutation: a failed put changes nothing.
+    if ((req.ignoreValue === true || req.ignoreLease === true) && prev === undefined) throw new V3Error('keyNotFound');
+    const lease = req.ignoreLease === true ? prev!.lease : (req.lease ?? 0n);
+    if (req.ignoreLease !== true && lease !== 0n && (this.hooks === undefined || !this.hooks.exists(lease))) {
+      throw new V3Error('leaseNotFound');
+    }
+    // Copy the value: request bytes may be views of a larger decode buffer.
+    const value = req.ignoreValue === true ? prev!.value : req.value === undefined || req.value.length === 0 ? EMPTY : Buffer.from(req.value);
+    const main = this.rev + 1;
+    let created = false;
+    if (ki === undefined) {
+      ki = new KeyIndex(Buffer.from(key), ks);
+      this.index.set(ks, ki);
+      this.tree.insert(ki);
+      created = true;
+    }
+    const kv: KeyValue = {
+      key: ki.key,
+      createRevision: prev === undefined ? main : prev.createRevision,
+      modRevision: main,
+      version: prev === undefined ? 1 : prev.version + 1,
+      value,
+      lease,
+    };
+    this.append(ki, kv, prev, created);
+    if (prev === undefined) this.liveKeys++;
+    const oldLease = prev === undefined ? 0n : prev.lease;
+    if (oldLease !== lease && this.hooks !== undefined) {
+      if (oldLease !== 0n) this.hooks.detach(oldLease, ki.key);
+      if (lease !== 0n) this.hooks.attach(lease, ki.key);
+    }
+    return req.prevKv === true && prev !== undefined ? { prevKv: prev } : {};
+  }
+
+  private doDelete(req: DeleteRangeRequest): DeleteRangeResponse {
+    if (!this.inWrite) throw new Error('mvcc: deleteRange outside a write transaction');
+    const resp: DeleteRangeResponse = { deleted: 0, prevKvs: [] };
+    const wantPrev = req.prevKv === true;
+    const end = rangeEndString(req.rangeEnd);
+    if (end === undefined) {
+      const ki = this.index.get(keyString(req.key));
+      if (ki !== undefined) this.deleteOne(ki, resp, wantPrev);
+    } else {
+      const lo = keyString(req.key);
+      if (end === null || lo < end) {
+        // Appending a tombstone does not change the tree, so deleting while iterating is safe.
+        this.tree.forRange(lo, end, (ki) => this.deleteOne(ki, resp, wantPrev));
+      }
+    }
+    return resp;
+  }
+
+  private deleteOne(ki: KeyIndex, resp: DeleteRangeResponse, wantPrev: boolean): void {
+    const prev = ki.live();
+    if (prev === undefined) return;
+    const main = this.rev + 1;
+    const tomb: KeyValue = { key: ki.key, createRevision: 0, modRevision: main, version: 0, value: EMPTY, lease: 0n };
+    this.append(ki, tomb, prev, false);
+    this.liveKeys--;
+    if (prev.lease !== 0n && this.hooks !== undefined) this.hooks.detach(prev.lease, ki.key);
+    resp.deleted++;
+    if (wantPrev) resp.prevKvs.push(prev);
+  }
+
+  private append(ki: KeyIndex, kv: KeyValue, prev: KeyValue | undefined, created: boolean): void {
+    const r: StoredRev = { main: kv.modRevision, sub: this.sub++, kv, ki };
+    ki.revs.push(r);
+    this.log.push(r);
+    this.bytes += ki.key.length + kv.value.length;
+    this.changes.push({ r, prev, created });
+  }
+
+  /** Reverts the changes of the write transaction in progress, newest first. */
+  private undo(): void {
+    const ch = this.changes;
+    for (let i = ch.length - 1; i >= 0; i--) {
+      const { r, prev, created } = ch[i]!;
+      const ki = r.ki;
+      const popped = ki.revs.pop();
+      const loggedLast = this.log.pop();
+      if (popped !== r || loggedLast !== r) throw new Error('mvcc: undo out of order (invariant)');
+      this.bytes -= ki.key.length + r.kv.value.length;
+      const live = r.kv.version !== 0;
+      if (live && prev === undefined) this.liveKeys--;
+      if (!live) this.liveKeys++;
+      const newLease = live ? r.kv.lease : 0n;
+      const oldLease = prev === undefined ? 0n : prev.lease;
+      if (newLease !== oldLease && this.hooks !== undefined) {
+        if (newLease !== 0n) this.hooks.detach(newLease, ki.key);
+        if (oldLease !== 0n) this.hooks.attach(oldLease, ki.key);
+      }
+      if (created) {
+        if (ki.revs.length !== 0) throw new Error('mvcc: undo of a created key left history (invariant)');
+        this.index.delete(ki.keyStr);
+        this.tree.remove(ki.keyStr);
+      }
+    }
+  }
+
+  private commitChanges(): void {
+    const main = this.rev + 1;
+    const ch = this.changes;
+    for (let i = 0; i < ch.length; i++) {
+      const r = ch[i]!.r;
+      if (r.main !== main || r.sub !== i) throw new Error('mvcc: change revision mismatch (invariant)');
+      this.backend.put(KEY_BUCKET, encodeRevKey(r.main, r.sub), encodeKv(r.kv));
+    }
+    this.rev = main;
+    this.watchHub.notify(main, ch);
+    this.changes.length = 0;
+  }
+
+  // ---- txn --------------------------------------------------------------------------------
+
+  /** etcd 3.4's applyTxn: every compare (nested ones included) is evaluated against the state
+   *  before the transaction; puts (lease, ignore_*) and ranges (revision) of the chosen branches
+   *  are checked before anything is written; then the ops run as one write transaction. */
+  txn(req: TxnRequest): TxnResponse {
+    if (this.inWrite) throw new Error('mvcc: txn inside a write transaction');
+    const path: boolean[] = [];
+    this.compareToPath(req, path);
+    this.checkOps(req, path, { i: 0 }, true);
+    this.checkOps(req, path, { i: 0 }, false);
+    return this.write((t) => this.applyTxn(t, req, path, { i: 0 }));
+  }
+
+  private compareToPath(req: TxnRequest, path: boolean[]): void {
+    const ok = this.applyCompares(req.compare);
+    path.push(ok);
+    const ops = ok ? req.success : req.failure;
+    if (ops === undefined) return;
+    for (const op of ops) if ('requestTxn' in op) this.compareToPath(op.requestTxn, path);
+  }
+
+  private checkOps(req: TxnRequest, path: boolean[], at: { i: number }, puts: boolean): void {
+    const ops = path[at.i++] ? req.success : req.failure;
+    if (ops === undefined) return;
+    for (const op of ops) {
+      if ('requestTxn' in op) this.checkOps(op.requestTxn, path, at, puts);
+      else if (puts && 'requestPut' in op) {
+        const p = op.requestPut;
+        if ((p.ignoreValue === true || p.ignoreLease === true) && this.index.get(keyString(p.key))?.live() === undefined) {
+          throw new V3Error('keyNotFound');
+        }
+        const lease = p.lease ?? 0n;
+        if (lease !== 0n && (this.hooks === undefined || !this.hooks.exists(lease))) throw new V3Error('leaseNotFound');
+      } else if (!puts && 'requestRange' in op) {
+        const rev = op.requestRange.revision ?? 0;
+        if (rev === 0) continue;
+        if (rev > this.rev) throw new V3Error('futureRev');
+        if (rev < this.compactRev) throw new V3Error('compacted');
+      }
+    }
+  }
+
+  private applyTxn(t: WriteTxn, req: TxnRequest, path: boolean[], at: { i: number }): TxnResponse {
+    const succeeded = path[at.i++]!;
+    const ops: RequestOp[] = (succeeded ? req.success : req.failure) ?? [];
+    const responses: ResponseOp[] = new Array(ops.length);
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if ('requestRange' in op) responses[i] = { responseRange: t.range(op.requestRange) };
+      else if ('requestPut' in op) responses[i] = { responsePut: t.put(op.requestPut) };
+      else if ('requestDeleteRange' in op) responses[i] = { responseDeleteRange: t.deleteRange(op.requestDeleteRange) };
+      else if ('requestTxn' in op) responses[i] = { responseTxn: this.applyTxn(t, op.requestTxn, path, at) };
+      else throw new Error('mvcc: unknown txn op');
+    }
+    return { succeeded, responses };
+  }
+
+  private applyCompares(cmps: Compare[] | undefined): boolean {
+    if (cmps === undefined) return true;
+    for (const c of cmps) if (!this.applyCompare(c)) return false;
+    return true;
+  }
+
+  /** etcd: every key in [key, rangeEnd) must satisfy the compare; no key at all compares as a
+   *  zero KeyValue, except that a VALUE compare on a missing key always fails. */
+  private applyCompare(c: Compare): boolean {
+    const end = rangeEndString(c.rangeEnd);
+    if (end === undefined) {
+      const kv = this.index.get(keyString(c.key))?.live();
+      if (kv === undefined) return c.target === 'VALUE' ? false : compareKv(c, undefined);
+      return compareKv(c, kv);
+    }
+    const lo = keyString(c.key);
+    let any = false;
+    let ok = true;
+    if (end === null || lo < end) {
+      this.tree.forRange(lo, end, (ki) => {
+        const kv = ki.live();
+        if (kv === undefined) return;
+        any = true;
+        if (!compareKv(c, kv)) return (ok = false);
+      });
+    }
+    if (!any) return c.target === 'VALUE' ? false : compareKv(c, undefined);
+    return ok;
+  }
+
+  // ---- compaction, hash, snapshot ---------------------------------------------------------
+
+  /** Drops history at or before rev, keeping the latest live revision of each key. */
+  compact(rev: number): void {
+    if (this.inWrite) throw new Error('mvcc: compact inside a write transaction');
+    if (rev <= this.compactRev) throw new V3Error('compacted');
+    if (rev > this.rev) throw new V3Error('futureRev');
+    const dropped: StoredRev[] = [];
+    const gone: string[] = [];
+    this.tree.forEach((ki) => {
+      ki.compact(rev, dropped);
+      if (ki.revs.length === 0) gone.push(ki.keyStr);
+    });
+    for (const k of gone) {
+      this.index.delete(k);
+      this.tree.remove(k);
+    }
+    // A revision at or before rev survives only as the (new) first revision of its key.
+    this.log = this.log.filter((r) => r.main > rev || r.ki.revs[0] === r);
+    for (const r of dropped) {
+      this.backend.del(KEY_BUCKET, encodeRevKey(r.main, r.sub));
+      this.bytes -= r.ki.key.length + r.kv.value.length;
+    }
+    this.compactRev = rev;
+    const b = Buffer.allocUnsafe(8);
+    b.writeBigInt64BE(BigInt(rev));
+    this.backend.put(META_BUCKET, COMPACT_REV_KEY, b);
+  }
+
+  /** CRC-32C of every stored revision (revision key + record), in revision order. */
+  hash(): number {
+    return this.hashKV(0).hash;
+  }
+
+  /** etcd's HashKV: CRC-32C over the stored revisions <= rev (0 = current). Equal on members that
+   *  applied the same log; not etcd's value (the record format differs). */
+  hashKV(rev: number): { hash: number; compactRevision: number; revision: number } {
+    if (rev > 0 && rev <= this.compactRev) throw new V3Error('compacted');
+    if (rev > this.rev) throw new V3Error('futureRev');
+    if (rev <= 0) rev = this.rev;
+    let h = crc32c(0, Buffer.from(KEY_BUCKET));
+    for (const r of this.log) {
+      if (r.main > rev) break;
+      h = crc32c(h, encodeRevKey(r.main, r.sub));
+      h = crc32c(h, encodeKv(r.kv));
+    }
+    return { hash: h, compactRevision: this.compactRev, revision: this.rev };
+  }
+
+  /** The whole state: magic | currentRev i64 | compactRev i64 | count u32 | per revision
+   *  (revKey 16 | len u32 | record) | crc32c u32 of everything before. */
+  saveSnapshot(): Uint8Array {
+    const parts: Buffer[] = [];
+    const head = Buffer.allocUnsafe(SNAPSHOT_MAGIC.length + 20);
+    SNAPSHOT_MAGIC.copy(head, 0);
+    head.writeBigInt64BE(BigInt(this.rev), SNAPSHOT_MAGIC.length);
+    head.writeBigInt64BE(BigInt(this.compactRev), SNAPSHOT_MAGIC.length + 8);
+    head.writeUInt32BE(this.log.length, SNAPSHOT_MAGIC.length + 16);
+    parts.push(head);
+    for (const r of this.log) {
+      const rec = encodeKv(r.kv);
+      const len = Buffer.allocUnsafe(4);
+      len.writeUInt32BE(rec.length);
+      parts.push(encodeRevKey(r.main, r.sub), len, rec);
+    }
+    const body = Buffer.concat(parts);
+    const out = Buffer.allocUnsafe(body.length + 4);
+    body.copy(out, 0);
+    out.writeUInt32BE(crc32c(0, body), body.length);
+    return out;
+  }
+
+  /** Replaces the whole state with a snapshot's (a follower installing a raft snapshot): memory,
+   *  the backend bucket (cleared, then staged), leases re-attached, watchers re-synced from the
+   *  new history. */
+  async restore(data: Uint8Array): Promise<void> {
+    if (this.inWrite) throw new Error('mvcc: restore inside a write transaction');
+    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const m = SNAPSHOT_MAGIC.length;
+    if (buf.length < m + 24 || !buf.subarray(0, m).equals(SNAPSHOT_MAGIC)) throw new Error('mvcc: not an mvcc snapshot');
+    const body = buf.subarray(0, buf.length - 4);
+    if (crc32c(0, body) !== buf.readUInt32BE(buf.length - 4)) throw new Error('mvcc: snapshot checksum mismatch');
+    const rev = Number(buf.readBigInt64BE(m));
+    const compactRev = Number(buf.readBigInt64BE(m + 8));
+    const n = buf.readUInt32BE(m + 16);
+    const recs: StoredRevData[] = new Array(n);
+    let off = m + 20;
+    for (let i = 0; i < n; i++) {
+      if (off + REV_KEY_BYTES + 4 > body.length) throw new Error('mvcc: truncated snapshot');
+      const { main, sub } = decodeRevKey(body.subarray(off, off + REV_KEY_BYTES));
+      const len = body.readUInt32BE(off + REV_KEY_BYTES);
+      off += REV_KEY_BYTES + 4;
+      if (off + len > body.length) throw new Error('mvcc: truncated snapshot');
+      recs[i] = { main, sub, kv: decodeKv(body.subarray(off, off + len), main) };
+      off += len;
+    }
+    if (off !== body.length) throw new Error('mvcc: trailing bytes in snapshot');
+
+    await this.backend.clearBucket(KEY_BUCKET);
+    const oldRev = this.rev;
+    this.index = new Map();
+    this.tree = new SortedKeys();
+    this.log = [];
+    this.liveKeys = 0;
+    this.bytes = 0;
+    this.load(n, (i) => recs[i]!, compactRev);
+    if (this.rev !== Math.max(rev, 1)) throw new Error(`mvcc: snapshot revision ${rev} disagrees with its history (${this.rev})`);
+    for (const r of this.log) this.backend.put(KEY_BUCKET, encodeRevKey(r.main, r.sub), encodeKv(r.kv));
+    const b = Buffer.allocUnsafe(8);
+    b.writeBigInt64BE(BigInt(compactRev));
+    this.backend.put(META_BUCKET, COMPACT_REV_KEY, b);
+    this.watchHub.onRestore(oldRev);
+  }
+
+  /** Builds memory from stored revisions given in (main, sub) order. */
+  private load(n: number, get: (i: number) => StoredRevData, compactRev: number): void {
+    let lastMain = 0;
+    let lastSub = -1;
+    for (let i = 0; i < n; i++) {
+      const { main, sub, kv } = get(i);
+      if (main < lastMain || (main === lastMain && sub <= lastSub)) throw new Error('mvcc: stored revisions out of order');
+      lastMain = main;
+      lastSub = sub;
+      const ks = keyString(kv.key);
+      let ki = this.index.get(ks);
+      if (ki === undefined) {
+        ki = new KeyIndex(Buffer.isBuffer(kv.key) ? kv.key : Buffer.from(kv.key), ks);
+        this.index.set(ks, ki);
+        this.tree.insert(ki);
+      }
+      const shared: KeyValue = kv.key === ki.key ? kv : { ...kv, key: ki.key };
+      const r: StoredRev = { main, sub, kv: shared, ki };
+      ki.revs.push(r);
+      this.log.push(r);
+      this.bytes += ki.key.length + kv.value.length;
+    }
+    this.compactRev = compactRev;
+    // etcd: the current revision is the newest stored one, or the compaction revision when
+    // compaction removed it (a delete's tombstones), and at least 1.
+    this.rev = Math.max(1, lastMain, compactRev);
+    this.liveKeys = 0;
+    this.tree.forEach((ki) => {
+      const kv = ki.live();
+      if (kv === undefined) return;
+      this.liveKeys++;
+      if (kv.lease !== 0n && this.hooks !== undefined) this.hooks.attach(kv.lease, ki.key);
+    });
+  }
+
+  // ---- WatchSource ------------------------------------------------------------------------
+
+  /** Index in the log of the first stored revision with main >= rev. */
+  logIndexFrom(rev: number): number {
+    const log = this.log;
+    let lo = 0;
+    let hi = log.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (log[mid]!.main < rev) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  logAt(i: number): StoredRev | undefined {
+    return this.log[i];
+  }
+  keyIndex(keyStr: string): KeyIndex | undefined {
+    return this.index.get(keyStr);
+  }
+}
+
+interface StoredRevData {
+  main: number;
+  sub: number;
+  kv: KeyValue;
+}
+
+function compareKv(c: Compare, kv: KeyValue | undefined): boolean {
+  let r: number;
+  switch (c.target ?? 'VERSION') {
+    case 'VERSION': r = cmpNum(kv?.version ?? 0, c.version ?? 0); break;
+    case 'CREATE': r = cmpNum(kv?.createRevision ?? 0, c.createRevision ?? 0); break;
+    case 'MOD': r = cmpNum(kv?.modRevision ?? 0, c.modRevision ?? 0); break;
+    case 'VALUE': r = Buffer.compare(kv?.value ?? EMPTY, c.value ?? EMPTY); break;
+    case 'LEASE': {
+      const a = kv?.lease ?? 0n;
+      const b = c.lease ?? 0n;
+      r = a < b ? -1 : a > b ? 1 : 0;
+      break;
+    }
+    default: throw new Error(`mvcc: unknown compare target ${String(c.target)}`);
+  }
+  switch (c.result ?? 'EQUAL') {
+    case 'EQUAL': return r === 0;
+    case 'NOT_EQUAL': return r !== 0;
+    case 'GREATER': return r > 0;
+    case 'LESS': return r < 0;
+    default: throw new Error(`mvcc: unknown compare result ${String(c.result)}`);
+  }
+}
