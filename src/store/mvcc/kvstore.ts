@@ -47,6 +47,12 @@ export interface LeaseHooks {
   detach(id: LeaseId, key: Uint8Array): void;
 }
 
+export interface MvccOptions {
+  leases?: LeaseHooks;
+  /** Per-watcher pending events bound (default WATCH_PENDING_EVENTS_MAX). */
+  watchPendingEventsMax?: number;
+}
+
 /** The view a write transaction gives its body: reads see the transaction's own writes. */
 export interface WriteTxn {
   /** The revision the transaction's writes get (current + 1). */
@@ -97,11 +103,14 @@ export class Mvcc implements WatchSource {
 
   readonly watchHub: WatchHub;
 
+  private hooks: LeaseHooks | undefined;
+
   private constructor(
     private readonly backend: Backend,
-    private hooks: LeaseHooks | undefined,
+    opts: MvccOptions | undefined,
   ) {
-    this.watchHub = new WatchHub(this);
+    this.hooks = opts?.leases;
+    this.watchHub = new WatchHub(this, opts?.watchPendingEventsMax);
     this.wtxn = {
       writeRevision: () => this.rev + 1,
       range: (req) => this.doRange(req, this.changes.length > 0 ? this.rev + 1 : this.rev),
@@ -111,8 +120,8 @@ export class Mvcc implements WatchSource {
   }
 
   /** Rebuilds the store from the backend's 'key' bucket. */
-  static async open(backend: Backend, opts?: { leases?: LeaseHooks }): Promise<Mvcc> {
-    const m = new Mvcc(backend, opts?.leases);
+  static async open(backend: Backend, opts?: MvccOptions): Promise<Mvcc> {
+    const m = new Mvcc(backend, opts);
     const rows = await backend.loadBucket(KEY_BUCKET);
     let compactRev = -1;
     for (const [k, v] of await backend.loadBucket(META_BUCKET)) {
@@ -127,8 +136,8 @@ export class Mvcc implements WatchSource {
   }
 
   /** A new store holding a snapshot's state (replacing whatever the backend's bucket held). */
-  static async restoreSnapshot(data: Uint8Array, backend: Backend, opts?: { leases?: LeaseHooks }): Promise<Mvcc> {
-    const m = new Mvcc(backend, opts?.leases);
+  static async restoreSnapshot(data: Uint8Array, backend: Backend, opts?: MvccOptions): Promise<Mvcc> {
+    const m = new Mvcc(backend, opts);
     await m.restore(data);
     return m;
   }

@@ -126,7 +126,17 @@ export class WatchHub {
   private plainEvents: (MvccEvent | undefined)[] = [];
   private prevEvents: (MvccEvent | undefined)[] = [];
 
-  constructor(readonly src: WatchSource) {}
+  /** Per-watcher pending bound; WATCH_PENDING_EVENTS_MAX unless the store was opened with
+   *  another (tests use a small one to exercise the unsynced path). */
+  readonly pendingEventsMax: number;
+
+  constructor(
+    readonly src: WatchSource,
+    pendingEventsMax: number = WATCH_PENDING_EVENTS_MAX,
+  ) {
+    if (!(pendingEventsMax >= 1)) throw new Error('watch: pendingEventsMax must be >= 1');
+    this.pendingEventsMax = pendingEventsMax;
+  }
 
   newStream(send: WatchSend): WatchStream {
     const s = new WatchStream(this, send);
@@ -186,12 +196,13 @@ export class WatchHub {
   private deliver(w: Watcher, resp: WatchResponse): void {
     const s = w.stream;
     if (s.blocked || w.pending.length > 0) {
-      if (w.pendingEvents + resp.events.length > WATCH_PENDING_EVENTS_MAX) {
+      if (w.pendingEvents + resp.events.length > this.pendingEventsMax) {
         // Victim: forget the queue, catch up from history from the first revision it lacks.
         w.minRev = w.pending.length > 0 ? w.pending[0]!.revision : resp.revision;
         w.pending = [];
         w.pendingEvents = 0;
         s.pendingWatchers.delete(w);
+        s.victims++;
         w.state = UNSYNCED;
         s.unsynced.add(w);
         return;
@@ -350,6 +361,7 @@ export class WatchStream {
   /** @internal */ blocked = false;
   /** @internal */ closed = false;
   /** @internal */ progressWanted = false;
+  /** @internal */ victims = 0;
   private nextId = 0;
 
   constructor(
@@ -425,6 +437,10 @@ export class WatchStream {
   }
   unsyncedCount(): number {
     return this.unsynced.size + this.pendingWatchers.size;
+  }
+  /** Times a watcher of this stream went past its pending bound and fell back to history. */
+  victimCount(): number {
+    return this.victims;
   }
 
   /** @internal */
