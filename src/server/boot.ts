@@ -15,6 +15,7 @@ import { V2AuthStore } from '../store/v2/auth.js';
 import type { MemberConfig } from '../api/config/index.js';
 import { deriveIds, formatId, memberIdOf } from '../api/config/index.js';
 import { StateMachine } from './apply.js';
+import { V3State } from './v3.js';
 import { Membership } from './membership.js';
 import { encodeContext } from './command.js';
 import type { DurableLog } from './member.js';
@@ -74,8 +75,14 @@ class DiskLog implements DurableLog {
   }
 }
 
-function freshStateMachine(clusterId: string): StateMachine {
-  return new StateMachine(new V2Store({ nowMs }), new V2AuthStore(), new Membership(clusterId));
+function freshStateMachine(clusterId: string, v3: V3State): StateMachine {
+  return new StateMachine(new V2Store({ nowMs }), new V2AuthStore(), new Membership(clusterId), v3);
+}
+
+/** etcd's minimum lease TTL: 1.5 election timeouts, in whole seconds rounded up. */
+export function minLeaseTtlS(cfg: MemberConfig): number {
+  const electionTicks = Math.max(1, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
+  return Math.ceil(((3 * electionTicks) / 2) * (cfg.heartbeatIntervalMs / 1000));
 }
 
 export async function boot(cfg: MemberConfig, log: Logger): Promise<Booted> {
@@ -85,6 +92,7 @@ export async function boot(cfg: MemberConfig, log: Logger): Promise<Booted> {
   await mkdir(snapDir, { recursive: true, mode: 0o700 });
   const walLogger = { info: (o: object, m: string) => log.info(o, m), warn: (o: object, m: string) => log.warn(o, m), debug: (o: object, m: string) => log.debug(o, m), error: (o: object, m: string) => log.error(o, m) };
   const snapshotter = new Snapshotter(snapDir, { logger: walLogger });
+  const v3 = await V3State.open(memberDir, { minLeaseTtlS: minLeaseTtlS(cfg), authTokenTtlS: cfg.authTokenTtlS });
   const walOpts = { maxWals: cfg.maxWals, logger: walLogger };
 
   if (await Wal.exists(walDir)) {
@@ -131,7 +139,7 @@ export async function boot(cfg: MemberConfig, log: Logger): Promise<Booted> {
     }
     storage.setHardState(hardState);
     if (entries.length > 0) storage.append(entries);
-    const sm = snap !== undefined ? StateMachine.recover(snap.data, nowMs) : freshStateMachine(meta.clusterId);
+    const sm = snap !== undefined ? StateMachine.recover(snap.data, nowMs, v3).sm : freshStateMachine(meta.clusterId, v3);
     const peers = new Map<string, string[]>();
     for (const m of sm.membership.list()) if (m.id !== meta.memberId) peers.set(m.id, [...m.peerUrls]);
     log.info(
@@ -174,7 +182,7 @@ export async function boot(cfg: MemberConfig, log: Logger): Promise<Booted> {
     const peers = new Map<string, string[]>();
     for (const m of sorted) if (m.id !== memberId) peers.set(m.id, m.peerUrls);
     log.info({ 'local-member-id': memberId, 'cluster-id': clusterId, 'initial-cluster': sorted.map((m) => `${m.name}=${m.peerUrls.join(',')}`).join(',') }, 'starting local member');
-    return { meta, storage, durable: new DiskLog(wal, snapshotter, cfg.maxSnapshots), sm: freshStateMachine(clusterId), appliedIndex: 0, confState, peers, restarted: false };
+    return { meta, storage, durable: new DiskLog(wal, snapshotter, cfg.maxSnapshots), sm: freshStateMachine(clusterId, v3), appliedIndex: 0, confState, peers, restarted: false };
   }
 
   // --initial-cluster-state existing: ask the running members who we are.
@@ -193,7 +201,7 @@ export async function boot(cfg: MemberConfig, log: Logger): Promise<Booted> {
     meta,
     storage: new MemoryStorage(),
     durable: new DiskLog(wal, snapshotter, cfg.maxSnapshots),
-    sm: freshStateMachine(remote.clusterId),
+    sm: freshStateMachine(remote.clusterId, v3),
     appliedIndex: 0,
     confState: { voters: [], learners: [] },
     peers,

@@ -3,6 +3,7 @@
 // applying member's clock or state outside the log: times are decided by the proposer.
 import { Packr } from 'msgpackr';
 import type { V2Request } from '../store/v2/types.js';
+import type { V3Request } from './v3.js';
 
 /** The member attributes etcd publishes through raft once a member is up. */
 export interface MemberAttributes {
@@ -13,6 +14,8 @@ export interface MemberAttributes {
 export type Command =
   /** A v2 keys write (PUT/POST/DELETE) or SYNC (TTL expiry at the leader's time). */
   | { readonly t: 'v2'; readonly id: string; readonly req: V2Request }
+  /** A v3 request (KV write, lease, auth, alarm), with the caller's identity for the auth check. */
+  | { readonly t: 'v3'; readonly id: string; readonly req: V3Request; readonly user?: string; readonly authRev?: number }
   /** A v2 auth change; the payload is the v2 auth state's own command. */
   | { readonly t: 'v2auth'; readonly id: string; readonly cmd: unknown }
   /** A member announces its name and client URLs (etcd: publish). */

@@ -16,8 +16,11 @@ function looksLikeHttp1(chunk: Buffer): boolean {
   return /^(GET|PUT|POST|HEAD|DELETE|OPTIONS|PATCH) /.test(head);
 }
 
-/** Reads the first chunk of each connection, puts it back and hands the socket on. */
-function sniffing(route: (socket: net.Socket, first: Buffer) => void): (socket: net.Socket) => void {
+/** Reads the first chunk of each connection, puts it back and hands the socket on. The route
+ *  returns whether the new owner reads through the stream API (HTTP/1.1, our transport), which
+ *  then needs the socket resumed; an HTTP/2 session takes the buffered bytes itself when it is
+ *  created, and resuming would hand them to nobody. */
+function sniffing(route: (socket: net.Socket, first: Buffer) => boolean): (socket: net.Socket) => void {
   return (socket) => {
     socket.setNoDelay(true);
     socket.setTimeout(SNIFF_TIMEOUT_MS, () => socket.destroy());
@@ -26,8 +29,7 @@ function sniffing(route: (socket: net.Socket, first: Buffer) => void): (socket: 
       socket.setTimeout(0);
       socket.pause();
       socket.unshift(chunk);
-      route(socket, chunk);
-      socket.resume();
+      if (route(socket, chunk)) socket.resume();
     });
   };
 }
@@ -44,9 +46,10 @@ export function createClientServer(h: ClientPortHandlers): net.Server {
       if (first.length >= 3 && first.subarray(0, Math.min(first.length, HTTP2_PREFACE.length)).equals(HTTP2_PREFACE.subarray(0, Math.min(first.length, HTTP2_PREFACE.length)))) {
         if (h.http2 !== undefined) h.http2(socket);
         else socket.destroy();
-        return;
+        return false;
       }
       h.http1.emit('connection', socket);
+      return true;
     }),
   );
 }
@@ -58,6 +61,7 @@ export function peerServerFactory(http1: http.Server): (url: URL, onSocket: (s: 
       sniffing((socket, first) => {
         if (looksLikeHttp1(first)) http1.emit('connection', socket);
         else onSocket(socket);
+        return true;
       }),
     );
 }

@@ -162,7 +162,10 @@ export class RaftMember {
       this.schedule();
     }, this.opts.heartbeatMs);
     // The leader expires v2 TTLs through the log, about every 500 ms as etcd does.
-    this.syncTimer = setInterval(() => this.maybeSync(), 500);
+    this.syncTimer = setInterval(() => {
+      this.maybeSync();
+      this.revokeExpiredLeases();
+    }, 500);
     this.schedule();
   }
 
@@ -315,7 +318,8 @@ export class RaftMember {
     const isLeader = this.stateName === 'leader';
     // The leader sends before its own fsync (etcd does): its disk write and the followers'
     // run in parallel; safety holds because the leader counts itself only once durable.
-    if (isLeader) this.transport?.send(rd.messages);
+    const messages = this.withV3Snapshots(rd.messages);
+    if (isLeader) this.transport?.send(messages);
     // Committed entries that are already durable here are applied before this Ready's own
     // disk write, so replies do not wait for an fsync that does not concern them (etcd applies
     // in parallel with the WAL write for the same reason).
@@ -340,14 +344,31 @@ export class RaftMember {
       this.wal.save(rd.hardState, [], false).catch((err) => this.die(err as Error));
       this.storage.setHardState(rd.hardState);
     }
-    if (!isLeader) this.transport?.send(rd.messages);
-    if (rd.snapshot !== undefined) this.applySnapshot(rd.snapshot);
+    if (!isLeader) this.transport?.send(messages);
+    if (rd.snapshot !== undefined) await this.applySnapshot(rd.snapshot);
     for (const rs of rd.readStates) this.readDone(Buffer.from(rs.context).toString(), rs.index);
     if (applied < committed.length) {
       for (let i = applied; i < committed.length; i++) this.applyEntry(committed[i]!);
       this.afterApply();
     }
-    if (committed.length > 0) await this.maybeSnapshot();
+    if (committed.length > 0) {
+      const wait = this.commitBackend();
+      if (wait !== undefined) await wait;
+      await this.maybeSnapshot();
+    }
+  }
+
+  /** A snapshot sent to a follower carries the v3 state too (a local snapshot does not: the
+   *  backend holds it). */
+  private withV3Snapshots(messages: readonly Message[]): readonly Message[] {
+    let out: Message[] | undefined;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      if (m.type !== 'MsgSnap') continue;
+      out ??= [...messages];
+      out[i] = { ...m, snapshot: { metadata: m.snapshot.metadata, data: StateMachine.withV3(m.snapshot.data, this.sm.v3) } };
+    }
+    return out ?? messages;
   }
 
   private onSoftState(lead: NodeId, state: RaftStatus['state']): void {
@@ -362,14 +383,19 @@ export class RaftMember {
       this.lead = lead;
     }
     if (state !== this.stateName) {
+      const wasLeader = this.stateName === 'leader';
       this.stateName = state;
       if (state === 'leader') this.onBecameLeader();
+      else if (wasLeader) this.sm.v3.lessor.demote();
     }
     if (lead !== '' && this.readInFlight !== undefined) this.schedule();
     if (lead !== '' && !this.published) this.publish();
   }
 
   private onBecameLeader(): void {
+    // Leases expire on the leader only; a new leader gives every lease its remaining TTL plus an
+    // election timeout, so no lease dies for the election itself (etcd's Promote).
+    this.sm.v3.lessor.promote(nowMs(), this.opts.electionMs);
     if (this.sm.membership.clusterVersion === '') {
       this.propose((id) => ({ t: 'clusterVersion', id, version: '3.4.0' })).then(
         () => this.log.info({ 'cluster-version': '3.4' }, 'set initial cluster version'),
@@ -405,6 +431,10 @@ export class RaftMember {
 
   private applyEntry(e: Entry): void {
     if (e.index <= this.appliedIndex) return;
+    const v3 = this.sm.v3;
+    // The v3 backend may already hold this entry's effects (it is committed ahead of snapshots,
+    // and a restart replays the WAL from the snapshot): apply v3 commands only past it.
+    const v3Fresh = e.index > v3.consistentIndex();
     if (e.type === 'confChange') {
       this.applyConfChange(decodeConfChange(e.data));
     } else if (e.data.length > 0) {
@@ -412,10 +442,12 @@ export class RaftMember {
       if (cmd.t === 'memberUpdate' && cmd.memberId !== this.id) this.transport?.updatePeer(cmd.memberId, [...cmd.peerUrls]);
       let result: unknown;
       let error: unknown;
-      try {
-        result = this.sm.apply(cmd);
-      } catch (err) {
-        error = err;
+      if (cmd.t !== 'v3' || v3Fresh) {
+        try {
+          result = this.sm.apply(cmd);
+        } catch (err) {
+          error = err;
+        }
       }
       const w = this.waiters.get(cmd.id);
       if (w !== undefined) {
@@ -425,6 +457,7 @@ export class RaftMember {
         else w.resolve(result);
       }
     }
+    if (v3Fresh) v3.backend.setConsistentIndex(e.index, e.term);
     this.appliedIndex = e.index;
   }
 
@@ -473,18 +506,39 @@ export class RaftMember {
     return this.propose((rid) => ({ t: 'memberUpdate', id: rid, memberId: id, peerUrls }));
   }
 
-  private applySnapshot(snap: Snapshot): void {
+  private async applySnapshot(snap: Snapshot): Promise<void> {
     if (snap.metadata.index <= this.appliedIndex) return;
     // Watchers of the old store end (the v2 API answers 400 "watcher is cleared due to etcd
     // recovery"), as in etcd.
     this.sm.v2.removeAllWatchers();
-    this.sm = StateMachine.recover(snap.data, nowMs);
+    const { sm, v3Data } = StateMachine.recover(snap.data, nowMs, this.sm.v3);
+    // The v3 part was added by the sender at its consistent index (>= the snapshot's index);
+    // entries up to that index are then skipped for v3 (see applyEntry).
+    if (v3Data !== undefined) await this.sm.v3.restore(v3Data);
+    this.sm = sm;
     this.confState = snap.metadata.confState;
     this.appliedIndex = snap.metadata.index;
     this.snapshotIndex = snap.metadata.index;
     for (const m of this.sm.membership.list()) if (m.id !== this.id) this.transport?.addPeer(m.id, m.peerUrls);
     this.log.info({ 'snapshot-index': snap.metadata.index }, 'applied incoming snapshot');
     this.afterApply();
+  }
+
+  /** Backend batches in flight; past it the Ready loop waits for them (bounds memory when the
+   *  disk is slower than the log). */
+  private backendCommitsInFlight = 0;
+  static readonly BACKEND_COMMITS_IN_FLIGHT_MAX = 8;
+
+  private commitBackend(): Promise<void> | undefined {
+    const be = this.sm.v3.backend;
+    this.backendCommitsInFlight++;
+    const p = be.commit().then(
+      () => {
+        this.backendCommitsInFlight--;
+      },
+      (err) => this.die(err as Error),
+    );
+    return this.backendCommitsInFlight > RaftMember.BACKEND_COMMITS_IN_FLIGHT_MAX ? p : undefined;
   }
 
   private afterApply(): void {
@@ -510,6 +564,16 @@ export class RaftMember {
     if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
     await this.wal.release(index);
     this.log.info({ 'snapshot-index': index }, 'saved snapshot');
+  }
+
+  /** Leases revoked per round by the leader (etcd: leaseRevokeRate 1000/s). */
+  static readonly LEASE_REVOKES_PER_ROUND_MAX = 500;
+
+  private revokeExpiredLeases(): void {
+    if (this.stateName !== 'leader') return;
+    for (const id of this.sm.v3.lessor.expired(nowMs(), RaftMember.LEASE_REVOKES_PER_ROUND_MAX)) {
+      this.propose((rid) => ({ t: 'v3', id: rid, req: { op: 'leaseRevoke', id } })).catch(() => undefined);
+    }
   }
 
   private maybeSync(): void {
@@ -569,6 +633,8 @@ export class RaftMember {
     this.waiters.clear();
     while (this.loopRunning) await new Promise((r) => setTimeout(r, 5));
     await this.wal.close();
+    await this.sm.v3.backend.commit().catch(() => undefined);
+    await this.sm.v3.close();
   }
 
   /** Disk or invariant failure: stop taking writes with a clear error rather than acknowledge

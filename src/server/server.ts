@@ -9,6 +9,9 @@ import { boot } from './boot.js';
 import { RaftMember } from './member.js';
 import { createClientServer, listen, peerServerFactory } from './listeners.js';
 import { registerClientApi } from './client-api.js';
+import { createGrpcServer, type GrpcServerHandle } from '../api/v3/grpc.js';
+import { MemberV3Backend, LEADER_FORWARD_TIMEOUT_MS } from './v3-backend.js';
+import { V3Error, V3_ERRORS, type V3ErrorKind } from '../store/v3error.js';
 
 export const SERVER_VERSION = '3.4.23';
 
@@ -20,6 +23,8 @@ export class TsetcdServer {
   private app!: FastifyInstance;
   private readonly clientServers: net.Server[] = [];
   private peerHttp!: http.Server;
+  v3!: MemberV3Backend;
+  private grpc!: GrpcServerHandle;
   private stopping: Promise<void> | undefined;
   /** Resolves when the process should exit (removed from the cluster, or stopped). */
   readonly done: Promise<number>;
@@ -92,16 +97,26 @@ export class TsetcdServer {
     for (const u of cfg.listenPeerUrls) await this.transport.listen(u);
     this.log.info({ 'listen-peer-urls': cfg.listenPeerUrls.map((u) => u.href) }, 'starting peer listener');
 
-    // Client side.
+    // Client side: gRPC (v3) and HTTP/1.1 (v2, gateway, health) on the same ports.
+    this.v3 = new MemberV3Backend(
+      this.member,
+      { token: cfg.initialClusterToken, quotaBackendBytes: cfg.quotaBackendBytes, maxTxnOps: cfg.maxTxnOps },
+      { forward: (op, args) => this.forwardToLeader(op, args) },
+    );
+    this.grpc = createGrpcServer(this.v3, {
+      maxRequestBytes: cfg.maxRequestBytes,
+      maxTxnOps: cfg.maxTxnOps,
+      ...(cfg.maxConcurrentStreams > 0 && cfg.maxConcurrentStreams < 2 ** 31 ? { maxConcurrentStreams: cfg.maxConcurrentStreams } : {}),
+    });
     this.app = Fastify({
       logger: false,
       bodyLimit: cfg.maxRequestBytes + 512 * 1024,
       serverFactory: (handler) => http.createServer(handler),
     });
-    registerClientApi(this.app, this);
+    registerClientApi(this.app, this, this.v3);
     await this.app.ready();
     for (const u of cfg.listenClientUrls) {
-      const srv = createClientServer({ http1: this.app.server });
+      const srv = createClientServer({ http1: this.app.server, http2: (sock) => this.grpc.injectConnection(sock) });
       await listen(srv, u);
       this.clientServers.push(srv);
     }
@@ -120,6 +135,10 @@ export class TsetcdServer {
       res.end(JSON.stringify(members));
       return;
     }
+    if (req.method === 'POST' && url === '/tsetcd/leader') {
+      this.serveLeaderOp(req, res);
+      return;
+    }
     if (req.method === 'GET' && url === '/version') {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(this.versionJson()));
@@ -127,6 +146,62 @@ export class TsetcdServer {
     }
     res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
     res.end('404 page not found\n');
+  }
+
+  /** Leader-only work a follower forwards here (lease renewals and TTLs, learner promotion), as
+   *  etcd forwards them over its peer port. Body: {"op", "args"}; answer {"result"} or {"error"}. */
+  private serveLeaderOp(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > TsetcdServer.LEADER_OP_BODY_BYTES_MAX) req.destroy();
+      else chunks.push(c);
+    });
+    req.on('end', () => {
+      let body: { op?: unknown; args?: unknown };
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { op?: unknown; args?: unknown };
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      this.v3.serveLeaderOp(String(body.op), (body.args ?? {}) as Record<string, unknown>).then(
+        (result) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ result })),
+        (err) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: err instanceof V3Error ? err.kind : String(err) })),
+      );
+    });
+  }
+
+  /** Bodies of forwarded leader operations are tiny; anything larger is not ours. */
+  static readonly LEADER_OP_BODY_BYTES_MAX = 64 * 1024;
+
+  private async forwardToLeader(op: string, args: Record<string, unknown>): Promise<unknown> {
+    const lead = this.member.lead;
+    if (lead === '') throw new V3Error('noLeader');
+    const m = this.member.sm.membership.get(lead);
+    if (m === undefined || m.peerUrls.length === 0) throw new V3Error('noLeader');
+    let lastErr: unknown;
+    for (const u of m.peerUrls) {
+      try {
+        const r = await fetch(new URL('/tsetcd/leader', u), {
+          method: 'POST',
+          body: JSON.stringify({ op, args }),
+          headers: { 'content-type': 'application/json' },
+          signal: AbortSignal.timeout(LEADER_FORWARD_TIMEOUT_MS),
+        });
+        const j = (await r.json()) as { result?: unknown; error?: string };
+        if (j.error !== undefined) {
+          if (Object.hasOwn(V3_ERRORS, j.error)) throw new V3Error(j.error as V3ErrorKind);
+          throw new Error(j.error);
+        }
+        return j.result;
+      } catch (err) {
+        if (err instanceof V3Error) throw err;
+        lastErr = err;
+      }
+    }
+    throw lastErr instanceof Error ? new V3Error('timeoutDueToConnectionLost') : new V3Error('noLeader');
   }
 
   versionJson(): { etcdserver: string; etcdcluster: string } {
@@ -144,6 +219,7 @@ export class TsetcdServer {
           this.log.warn({ error: String(err) }, 'leadership transfer before stop failed');
         }
         for (const s of this.clientServers) s.close();
+        await this.grpc?.close().catch(() => undefined);
         await this.app?.close().catch(() => undefined);
         await this.member.stop();
         await this.transport.close();

@@ -360,6 +360,27 @@ export class AuthStore {
     return this.tokens.assign(name, this.rev, nowMs);
   }
 
+  /** Checks a password like authenticate() without issuing a token: the member then replicates
+   *  a token it generated (newToken) so that every member accepts it. */
+  async checkPassword(name: string, password: string): Promise<void> {
+    if (!this.enabled) throw new V3Error('authNotEnabled');
+    const u = this.users.get(name);
+    if (u === undefined) throw new V3Error('authFailed');
+    if (u.noPassword || u.passwordHash === undefined) throw new V3Error('noPasswordUser');
+    if (!(await verifyPassword(password, u.passwordHash))) throw new V3Error('authFailed');
+  }
+
+  /** A token to replicate for a user who passed checkPassword ("<16 letters>.<revision>"). */
+  newToken(): string {
+    return SimpleTokens.generate(this.rev);
+  }
+
+  /** Applies a replicated token assignment (every member, in log order). */
+  adoptToken(token: string, user: string, nowMs: number): void {
+    if (!this.enabled || !this.users.has(user)) return;
+    this.tokens.adopt(token, user, nowMs);
+  }
+
   /** The user of a live token (its TTL is refreshed) and the current auth revision, the revision
    *  the request is checked at (etcd's AuthInfo). undefined when unknown, expired, or auth is off. */
   userFromToken(token: string, nowMs: number): { user: string; revision: number } | undefined {

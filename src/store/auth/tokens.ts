@@ -28,15 +28,26 @@ export class SimpleTokens {
     return this.tokens.size;
   }
 
-  assign(user: string, suffix: number, nowMs: number): string {
+  /** A fresh token "<16 random letters>.<suffix>", not yet assigned. */
+  static generate(suffix: number): string {
     let prefix = '';
     for (let i = 0; i < SIMPLE_TOKEN_PREFIX_LETTERS; i++) prefix += LETTERS[randomInt(LETTERS.length)];
-    const token = `${prefix}.${suffix}`;
-    if (this.tokens.has(token)) throw new Error('tokens: token collision'); // 52^16: never in practice
+    return `${prefix}.${suffix}`;
+  }
+
+  assign(user: string, suffix: number, nowMs: number): string {
+    const token = SimpleTokens.generate(suffix);
+    this.adopt(token, user, nowMs);
+    return token;
+  }
+
+  /** Registers a token generated elsewhere: etcd assigns simple tokens through raft, so every
+   *  member accepts a token any member issued. Re-adopting a known token refreshes it. */
+  adopt(token: string, user: string, nowMs: number): void {
+    if (this.tokens.has(token)) this.tokens.delete(token);
     if (this.tokens.size >= AUTH_TOKENS_MAX) this.evict(nowMs);
     this.tokens.set(token, { user, expiresMs: nowMs + this.ttlMs });
     if (this.tokens.size > AUTH_TOKENS_MAX) throw new Error('tokens: over the limit');
-    return token;
   }
 
   /** The user of a live token, refreshing its TTL; undefined if unknown or expired. */
