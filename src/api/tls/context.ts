@@ -263,12 +263,14 @@ export function routeClientSocket(routes: ClientPortRoutes): (socket: tls.TLSSoc
       socket.unshift(chunk);
       const n = Math.min(chunk.length, HTTP2_PREFACE.length);
       if (chunk.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n))) {
+        // Not resumed here: Node's HTTP/2 session reads the unshifted bytes from the socket's
+        // buffer when it takes the socket over; a resume() would flush them to nobody.
         (socket as { alpnProtocol: string | false | null }).alpnProtocol = 'h2';
         toHttp2(socket);
       } else {
         routes.http1.emit('connection', socket);
+        socket.resume();
       }
-      socket.resume();
     });
   };
 }
