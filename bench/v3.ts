@@ -1,0 +1,222 @@
+// v3 gRPC benchmark, tsetcd next to real etcd in the same run (one 3-member cluster at a time,
+// the machine being small).
+// Usage: node dist/bench/v3.js [--seconds 5] [--clients 1,16,64,256] [--impl both|etcd|tsetcd]
+//          [--ops put,range-linearizable,range-serializable,txn,watch] [--keys 10000]
+//          [--target spread|leader] [--clients-per-conn 16]
+// Ops: put = Put of a 256-byte value over --keys keys; range-linearizable / range-serializable =
+// single-key Range of those keys (populated first); txn = If(mod_revision(k) > 0) Then(Put k);
+// watch = N watch streams on one prefix spread over the members, one writer putting under it
+// back to back; req/s is events delivered per second, p50/p99 the delay from put to event.
+// Connections: one HTTP/2 connection per --clients-per-conn clients (at least one per member),
+// spread over the 3 members starting with the leader (--target spread), or all to the leader.
+// The same for both implementations. The load generator is a separate node process (raw
+// grpc-js, requests encoded up front); its CPU use is reported. Each member's RSS (VmRSS) and
+// peak RSS (VmHWM) are read from /proc at the end of the impl's run.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { startCluster, trackChild, type Cluster, type Impl } from '../test/harness/cluster.js';
+import type { LoadConfig, LoadOp, LoadResult } from './v3-load.js';
+
+const ALL_OPS = ['put', 'range-linearizable', 'range-serializable', 'txn', 'watch'] as const;
+type Op = (typeof ALL_OPS)[number];
+
+interface Args {
+  seconds: number;
+  clients: number[];
+  impls: Impl[];
+  ops: Op[];
+  keys: number;
+  target: 'spread' | 'leader';
+  clientsPerChannel: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { seconds: 5, clients: [1, 16, 64, 256], impls: ['tsetcd', 'etcd'], ops: [...ALL_OPS], keys: 10000, target: 'spread', clientsPerChannel: 16 };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i]!;
+    const v = argv[i + 1];
+    const need = (): string => {
+      if (v === undefined) throw new Error(`${f} needs a value`);
+      i++;
+      return v;
+    };
+    if (f === '--seconds') a.seconds = Number(need());
+    else if (f === '--clients') a.clients = need().split(',').map(Number);
+    else if (f === '--impl') {
+      const x = need();
+      if (x !== 'both' && x !== 'etcd' && x !== 'tsetcd') throw new Error('--impl is both, etcd or tsetcd');
+      a.impls = x === 'both' ? ['tsetcd', 'etcd'] : [x];
+    } else if (f === '--ops') {
+      const ops = need().split(',');
+      for (const o of ops) if (!(ALL_OPS as readonly string[]).includes(o)) throw new Error(`unknown op ${o} (ops: ${ALL_OPS.join(',')})`);
+      a.ops = ops as Op[];
+    } else if (f === '--keys') a.keys = Number(need());
+    else if (f === '--target') {
+      const x = need();
+      if (x !== 'spread' && x !== 'leader') throw new Error('--target is spread or leader');
+      a.target = x;
+    } else if (f === '--clients-per-conn') a.clientsPerChannel = Number(need());
+    else throw new Error(`unknown flag ${f}`);
+  }
+  if (!(a.seconds > 0) || a.clients.some((c) => !(c >= 1)) || !(a.keys >= 1) || !(a.clientsPerChannel >= 1)) throw new Error('bad arguments');
+  return a;
+}
+
+const LOAD_JS = fileURLToPath(new URL('./v3-load.js', import.meta.url));
+/** Beyond --seconds a phase may take this long (connecting, watch creation, drain, 10 s call timeouts). */
+const PHASE_SLACK_S = 40;
+const POPULATE_TIMEOUT_S = 120;
+
+function runLoad(cfg: LoadConfig, timeoutS: number): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [LOAD_JS, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    trackChild(child);
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code !== 0) return reject(new Error(`load generator (${cfg.op}, ${cfg.clients} clients) exited ${code ?? signal}`));
+      resolve(JSON.parse(out) as LoadResult);
+    });
+  });
+}
+
+interface Row {
+  op: Op;
+  clients: number;
+  impl: Impl;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  loadCpu: number;
+}
+
+interface MemberMem {
+  impl: Impl;
+  name: string;
+  leader: boolean;
+  rssMb: number;
+  peakMb: number;
+}
+
+/** VmRSS and VmHWM (peak) of a process from /proc, in MiB. */
+function memOf(pid: number): { rssMb: number; peakMb: number } {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN);
+    return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+  } catch {
+    return { rssMb: NaN, peakMb: NaN };
+  }
+}
+
+function hostPort(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port}`;
+}
+
+async function benchImpl(impl: Impl, a: Args, basePort: number): Promise<{ rows: Row[]; mem: MemberMem[] }> {
+  const c: Cluster = await startCluster({ impl, size: 3, basePort, waitReadyTimeoutMs: 30000 });
+  const rows: Row[] = [];
+  const mem: MemberMem[] = [];
+  try {
+    const leader = await c.waitLeader();
+    // The leader first: a single client, and the watch writer, always talk to the leader.
+    const order = [0, 1, 2].map((j) => (leader + j) % 3);
+    const endpoints = a.target === 'leader' ? [hostPort(c.members[leader]!.clientUrl)] : order.map((i) => hostPort(c.members[i]!.clientUrl));
+    const base = { endpoints, seconds: a.seconds, keys: a.keys, valueBytes: 256, keyPrefix: 'bench/k', clientsPerChannel: a.clientsPerChannel };
+    let populated = false;
+    for (const op of a.ops) {
+      if (!populated && (op === 'range-linearizable' || op === 'range-serializable' || op === 'txn')) {
+        // Every key the range and txn phases touch exists, so neither counts misses.
+        const p = await runLoad({ ...base, op: 'populate', clients: 64 }, POPULATE_TIMEOUT_S);
+        if (p.errors > 0) throw new Error(`populate: ${p.errors} errors (${p.firstError})`);
+        populated = true;
+      }
+      for (const clients of a.clients) {
+        const loadOp: LoadOp = op;
+        const cfg: LoadConfig = { ...base, op: loadOp, clients, ...(op === 'watch' ? { keyPrefix: 'bench/w/' } : {}) };
+        let r: LoadResult;
+        try {
+          r = await runLoad(cfg, a.seconds + PHASE_SLACK_S);
+        } catch (e) {
+          process.stderr.write(`${impl} ${op} c=${clients}: ${(e as Error).message}\n`);
+          rows.push({ op, clients, impl, rps: NaN, p50: NaN, p99: NaN, errors: NaN, loadCpu: NaN });
+          continue;
+        }
+        const loadCpu = (r.cpuUserMs + r.cpuSystemMs) / r.wallMs;
+        const rps = r.requests / (r.wallMs / 1000);
+        rows.push({ op, clients, impl, rps, p50: r.latencyMsP50, p99: r.latencyMsP99, errors: r.errors, loadCpu });
+        const watchNote = op === 'watch' ? `, writer ${(r.writerPuts! / (r.wallMs / 1000)).toFixed(0)} puts/s, events ${r.eventsReceived}/${r.eventsExpected}` : '';
+        process.stderr.write(
+          `${impl} ${op} c=${clients} (${r.channels} conns): ${rps.toFixed(0)} ${op === 'watch' ? 'events' : 'req'}/s${watchNote}, errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}, load-gen CPU ${(loadCpu * 100).toFixed(0)}%\n`,
+        );
+      }
+    }
+    for (let i = 0; i < c.members.length; i++) {
+      const m = c.members[i]!;
+      mem.push({ impl, name: m.name, leader: i === leader, ...memOf(m.pid) });
+    }
+  } finally {
+    await c.destroy();
+  }
+  return { rows, mem };
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  const rows: Row[] = [];
+  const mem: MemberMem[] = [];
+  const basePorts: Record<Impl, number> = { tsetcd: 25500, etcd: 25600 };
+  for (const impl of a.impls) {
+    try {
+      const r = await benchImpl(impl, a, basePorts[impl]);
+      rows.push(...r.rows);
+      mem.push(...r.mem);
+    } catch (e) {
+      process.stderr.write(`${impl}: benchmark failed: ${(e as Error).message.split('\n').slice(0, 12).join('\n')}\n`);
+    }
+  }
+  const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : '-');
+  const lines = [
+    `v3 benchmark: 3 members each, ${a.target === 'leader' ? 'all connections to the leader' : `connections spread over the 3 members, leader first (writes to followers are forwarded)`}, ` +
+      `1 HTTP/2 conn per ${a.clientsPerChannel} clients, ${a.seconds} s per phase, ${a.keys} keys, 256-byte values`,
+    'watch: req/s = events delivered/s to N watchers (one writer, to the leader), p50/p99 = put sent -> event received',
+    'op                 clients impl      req/s   p50 ms   p99 ms   errors  loadgen-CPU  tsetcd/etcd',
+  ];
+  for (const op of a.ops) {
+    for (const clients of a.clients) {
+      for (const r of rows.filter((x) => x.op === op && x.clients === clients)) {
+        const other = rows.find((x) => x.op === r.op && x.clients === r.clients && x.impl === 'etcd');
+        const ratio = r.impl === 'tsetcd' && other ? f(r.rps / other.rps, 2) : '';
+        const sat = r.loadCpu > 0.9 ? ' SATURATED' : '';
+        lines.push(
+          `${r.op.padEnd(18)} ${String(r.clients).padStart(7)} ${r.impl.padEnd(7)} ${f(r.rps, 0).padStart(8)} ${f(r.p50, 2).padStart(8)} ${f(r.p99, 2).padStart(8)} ` +
+            `${String(r.errors).padStart(8)} ${(f(r.loadCpu * 100, 0) + '%').padStart(11)}${sat}  ${ratio}`,
+        );
+      }
+    }
+  }
+  lines.push('', 'member RSS at the end of the run (MiB; peak = VmHWM)', 'member impl      role        RSS    peak');
+  for (const m of mem) lines.push(`${m.name.padEnd(6)} ${m.impl.padEnd(7)} ${(m.leader ? 'leader' : 'follower').padEnd(8)} ${f(m.rssMb).padStart(7)} ${f(m.peakMb).padStart(7)}`);
+  const sum = (impl: Impl, k: 'rssMb' | 'peakMb'): number => mem.filter((m) => m.impl === impl).reduce((s, m) => s + m[k], 0);
+  if (mem.some((m) => m.impl === 'tsetcd') && mem.some((m) => m.impl === 'etcd')) {
+    lines.push(
+      `total RSS tsetcd ${f(sum('tsetcd', 'rssMb'))} MiB, etcd ${f(sum('etcd', 'rssMb'))} MiB, tsetcd/etcd ${f(sum('tsetcd', 'rssMb') / sum('etcd', 'rssMb'), 2)}; ` +
+        `peak tsetcd ${f(sum('tsetcd', 'peakMb'))} MiB, etcd ${f(sum('etcd', 'peakMb'))} MiB, tsetcd/etcd ${f(sum('tsetcd', 'peakMb') / sum('etcd', 'peakMb'), 2)}`,
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  if (rows.some((r) => r.loadCpu > 0.9)) process.stdout.write('note: the load generator used > 90% of one CPU in a phase marked SATURATED; its figures are a lower bound.\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (e: Error) => {
+    process.stderr.write(`bench/v3: ${e.message}\n`);
+    process.exit(1);
+  },
+);
