@@ -29,6 +29,8 @@ export const SNAPSHOT_CATCH_UP_ENTRIES = Number(process.env.TSETCD_SNAPSHOT_CATC
 export const PENDING_PROPOSALS_MAX = 100_000;
 /** Linearizable reads waiting for one ReadIndex round; beyond it they are refused. */
 export const PENDING_READS_MAX = 100_000;
+/** etcd's default backend quota (--quota-backend-bytes 0): 2 GiB. */
+export const DEFAULT_QUOTA_BACKEND_BYTES = 2 * 1024 * 1024 * 1024;
 
 export interface DurableLog {
   /** Persist hard state and entries in order; resolves once durable when mustSync. */
@@ -55,6 +57,10 @@ export interface MemberOptions {
   readonly snapshotCount: number;
   readonly preVote: boolean;
   readonly logger: Logger;
+  /** --quota-backend-bytes: 0 = etcd's default (2 GiB), negative = no quota. */
+  readonly quotaBackendBytes: number;
+  /** --experimental-watch-progress-notify-interval; 0 = off. */
+  readonly watchProgressNotifyMs: number;
 }
 
 interface Waiter {
@@ -89,6 +95,8 @@ export class RaftMember {
   private readonly appliedWaiters: Array<{ index: number; resolve(): void }> = [];
 
   private tickTimer: NodeJS.Timeout | undefined;
+  private progressTimer: NodeJS.Timeout | undefined;
+  private quotaChecking = false;
   private syncTimer: NodeJS.Timeout | undefined;
   private loopScheduled = false;
   private loopRunning = false;
@@ -165,7 +173,11 @@ export class RaftMember {
     this.syncTimer = setInterval(() => {
       this.maybeSync();
       this.revokeExpiredLeases();
+      void this.checkQuota();
     }, 500);
+    if (this.opts.watchProgressNotifyMs > 0) {
+      this.progressTimer = setInterval(() => this.sm.v3.mvcc.watchHub.notifyProgress(), this.opts.watchProgressNotifyMs);
+    }
     this.schedule();
   }
 
@@ -566,6 +578,27 @@ export class RaftMember {
     this.log.info({ 'snapshot-index': index }, 'saved snapshot');
   }
 
+  /** --quota-backend-bytes: past it this member raises NOSPACE through the log, and writes that
+   *  grow the store are refused until compaction, defragmentation and `alarm disarm`. */
+  private async checkQuota(): Promise<void> {
+    const quota = this.opts.quotaBackendBytes;
+    if (quota < 0 || this.quotaChecking || this.lead === '') return;
+    const v3 = this.sm.v3;
+    if (v3.alarms.has(`${this.id}/NOSPACE`)) return;
+    this.quotaChecking = true;
+    try {
+      const size = await v3.backend.sizeBytes();
+      if (size > (quota === 0 ? DEFAULT_QUOTA_BACKEND_BYTES : quota)) {
+        this.log.warn({ 'quota-size-bytes': quota, 'db-size-bytes': size }, 'database space exceeded; raising NOSPACE alarm');
+        await this.propose((rid) => ({ t: 'v3', id: rid, req: { op: 'alarm', action: 'ACTIVATE', memberId: this.id, alarm: 'NOSPACE' } }));
+      }
+    } catch {
+      // retried on the next round
+    } finally {
+      this.quotaChecking = false;
+    }
+  }
+
   /** Leases revoked per round by the leader (etcd: leaseRevokeRate 1000/s). */
   static readonly LEASE_REVOKES_PER_ROUND_MAX = 500;
 
@@ -626,6 +659,7 @@ export class RaftMember {
     this.stopped = true;
     clearInterval(this.tickTimer);
     clearInterval(this.syncTimer);
+    clearInterval(this.progressTimer);
     for (const [, w] of this.waiters) {
       clearTimeout(w.timer);
       w.reject(new ServerError('stopped'));

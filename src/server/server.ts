@@ -51,6 +51,8 @@ export class TsetcdServer {
         snapshotCount: cfg.snapshotCount,
         preVote: cfg.preVote,
         logger: this.log,
+        quotaBackendBytes: cfg.quotaBackendBytes,
+        watchProgressNotifyMs: cfg.experimentalWatchProgressNotifyIntervalMs,
       },
       storage: b.storage,
       wal: b.durable,

@@ -177,7 +177,9 @@ export class MemberV2Backend implements V2Backend {
     return { leader: this.m.id, followers };
   }
 
-  async health(_excluded: readonly string[]): Promise<boolean> {
+  async health(excluded: readonly string[]): Promise<boolean> {
+    // Any active alarm makes the member unhealthy unless the caller excludes it (?exclude=NOSPACE).
+    for (const a of this.m.sm.v3.alarms) if (!excluded.includes(a.split('/')[1]!)) return false;
     if (this.m.lead === '') return false;
     let timer: NodeJS.Timeout | undefined;
     try {
