@@ -15,6 +15,8 @@ import { V2AuthStore } from '../store/v2/auth.js';
 import type { MemberConfig } from '../api/config/index.js';
 import { deriveIds, formatId, memberIdOf } from '../api/config/index.js';
 import { StateMachine } from './apply.js';
+import type { TlsMaterial } from '../api/tls/index.js';
+import { peerRequest } from './peer-http.js';
 import { V3State } from './v3.js';
 import { Membership } from './membership.js';
 import { encodeContext } from './command.js';
@@ -85,7 +87,7 @@ export function minLeaseTtlS(cfg: MemberConfig): number {
   return Math.ceil(((3 * electionTicks) / 2) * (cfg.heartbeatIntervalMs / 1000));
 }
 
-export async function boot(cfg: MemberConfig, log: Logger): Promise<Booted> {
+export async function boot(cfg: MemberConfig, log: Logger, peerTls?: TlsMaterial): Promise<Booted> {
   const memberDir = join(cfg.dataDir, 'member');
   const walDir = cfg.walDir !== '' ? cfg.walDir : join(memberDir, 'wal');
   const snapDir = join(memberDir, 'snap');
@@ -186,7 +188,7 @@ export async function boot(cfg: MemberConfig, log: Logger): Promise<Booted> {
   }
 
   // --initial-cluster-state existing: ask the running members who we are.
-  const remote = await fetchRemoteMembership(cfg);
+  const remote = await fetchRemoteMembership(cfg, peerTls);
   const own = cfg.initialAdvertisePeerUrls.map((u) => u.href.replace(/\/$/, '')).sort().join(',');
   const me = remote.members.find((m) => [...m.peerURLs].sort().join(',') === own);
   if (me === undefined) {
@@ -237,18 +239,17 @@ interface RemoteMember {
 }
 
 /** Asks each other member's peer URL for /members (as etcd's GetClusterFromRemotePeers). */
-async function fetchRemoteMembership(cfg: MemberConfig): Promise<{ clusterId: string; members: RemoteMember[] }> {
+async function fetchRemoteMembership(cfg: MemberConfig, peerTls: TlsMaterial | undefined): Promise<{ clusterId: string; members: RemoteMember[] }> {
   const own = new Set(cfg.initialAdvertisePeerUrls.map((u) => u.href));
   const errors: string[] = [];
   for (const m of cfg.initialCluster) {
     for (const u of m.peerUrls) {
       if (own.has(u.href)) continue;
       try {
-        const res = await fetch(new URL('/members', u), { signal: AbortSignal.timeout(2000) });
-        if (!res.ok) throw new Error(`status ${res.status}`);
-        const clusterId = res.headers.get('x-etcd-cluster-id') ?? '';
-        const members = (await res.json()) as RemoteMember[];
-        return { clusterId, members };
+        const r = await peerRequest(new URL('/members', u), 'GET', undefined, peerTls, 2000);
+        if (r.status !== 200) throw new Error(`status ${r.status}`);
+        const members = JSON.parse(r.body) as RemoteMember[];
+        return { clusterId: r.headers['x-etcd-cluster-id'] ?? '', members };
       } catch (err) {
         errors.push(`${u.href}: ${(err as Error).message}`);
       }

@@ -167,6 +167,7 @@ export class RaftMember {
   start(): void {
     this.tickTimer = setInterval(() => {
       this.node.tick();
+      if (this.parked.length > 0) this.unpark();
       this.schedule();
     }, this.opts.heartbeatMs);
     // The leader expires v2 TTLs through the log, about every 500 ms as etcd does.
@@ -199,16 +200,42 @@ export class RaftMember {
         reject(new ServerError(this.lead === '' ? 'leaderLost' : 'timeout'));
       }, requestTimeoutMs(this.opts.electionMs));
       this.waiters.set(id, { resolve, reject, timer });
-      try {
-        this.node.propose(encodeCommand(cmd));
-      } catch (err) {
-        clearTimeout(timer);
+      this.proposeOrPark(id, encodeCommand(cmd));
+    });
+  }
+
+  /** Proposals made while there is no leader (or while leadership is being handed over) wait
+   *  for the next leader instead of failing at once, as etcd's do; the waiter's timeout still
+   *  bounds them. Bounded by PENDING_PROPOSALS_MAX through the waiters map. */
+  private readonly parked: Array<{ id: string; data: Uint8Array }> = [];
+
+  private proposeOrPark(id: string, data: Uint8Array): void {
+    if (this.lead === '') {
+      this.parked.push({ id, data });
+      return;
+    }
+    try {
+      this.node.propose(data);
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) {
+        const w = this.waiters.get(id);
         this.waiters.delete(id);
-        reject(err instanceof ProposalDroppedError ? new ServerError(this.lead === '' ? 'noLeader' : 'timeout') : err);
+        if (w !== undefined) {
+          clearTimeout(w.timer);
+          w.reject(err);
+        }
         return;
       }
-      this.schedule();
-    });
+      this.parked.push({ id, data });
+      return;
+    }
+    this.schedule();
+  }
+
+  private unpark(): void {
+    if (this.parked.length === 0 || this.lead === '') return;
+    const list = this.parked.splice(0);
+    for (const p of list) if (this.waiters.has(p.id)) this.proposeOrPark(p.id, p.data);
   }
 
   proposeConfChange(cc: ConfChange): Promise<void> {
@@ -401,6 +428,7 @@ export class RaftMember {
       else if (wasLeader) this.sm.v3.lessor.demote();
     }
     if (lead !== '' && this.readInFlight !== undefined) this.schedule();
+    if (lead !== '') setImmediate(() => this.unpark());
     if (lead !== '' && !this.published) this.publish();
   }
 

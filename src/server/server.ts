@@ -12,6 +12,10 @@ import { registerClientApi } from './client-api.js';
 import { createGrpcServer, type GrpcServerHandle } from '../api/v3/grpc.js';
 import { MemberV3Backend, LEADER_FORWARD_TIMEOUT_MS } from './v3-backend.js';
 import { V3Error, V3_ERRORS, type V3ErrorKind } from '../store/v3error.js';
+import {
+  createTlsClientServer, loadTlsMaterial, peerSocketRouter, routeClientSocket, tlsPeerDialer, tlsPeerServerFactory, type TlsMaterial,
+} from '../api/tls/index.js';
+import { peerRequest } from './peer-http.js';
 
 export const SERVER_VERSION = '3.4.23';
 
@@ -23,6 +27,7 @@ export class TsetcdServer {
   private app!: FastifyInstance;
   private readonly clientServers: net.Server[] = [];
   private peerHttp!: http.Server;
+  private peerTls: TlsMaterial | undefined;
   v3!: MemberV3Backend;
   private grpc!: GrpcServerHandle;
   private stopping: Promise<void> | undefined;
@@ -39,7 +44,16 @@ export class TsetcdServer {
   async start(): Promise<void> {
     const cfg = this.cfg;
     for (const f of cfg.ignored) this.log.warn({ flag: f }, 'flag accepted and ignored by tsetcd');
-    const b = await boot(cfg, this.log);
+    // TLS material first: auto-TLS writes <data-dir>/fixtures, and joining needs peer TLS.
+    this.peerTls = await loadTlsMaterial(cfg.peerTls, 'peer', {
+      dataDir: cfg.dataDir,
+      listenUrls: cfg.listenPeerUrls,
+      skipClientSanVerify: cfg.experimentalPeerSkipClientSanVerification,
+    });
+    const clientTls = await loadTlsMaterial(cfg.clientTls, 'client', { dataDir: cfg.dataDir, listenUrls: cfg.listenClientUrls });
+    for (const w of [...(this.peerTls?.warnings ?? []), ...(clientTls?.warnings ?? [])]) this.log.warn({}, w);
+    const onReject = (r: { remoteAddress: string; reason: string }): void => this.log.warn({ 'remote-addr': r.remoteAddress, error: r.reason }, 'rejected connection');
+    const b = await boot(cfg, this.log, this.peerTls);
     const clientUrls = cfg.advertiseClientUrls.map((u) => u.href.replace(/\/$/, ''));
     this.member = new RaftMember({
       opts: {
@@ -76,7 +90,8 @@ export class TsetcdServer {
       onMessage: (m) => this.member.step(m),
       onUnreachable: (id) => this.member.node.reportUnreachable(id),
       onSnapshotStatus: (id, failed) => this.member.node.reportSnapshot(id, failed),
-      createServer: peerServerFactory(this.peerHttp),
+      dial: tlsPeerDialer(this.peerTls),
+      createServer: tlsPeerServerFactory(this.peerTls, peerServerFactory(this.peerHttp), { route: peerSocketRouter(this.peerHttp), onReject }),
     });
     // Peers are known from the boot (initial cluster, snapshot, remote membership) and again
     // from replayed conf changes: adding a known peer only refreshes its URLs, as in etcd.
@@ -118,7 +133,16 @@ export class TsetcdServer {
     registerClientApi(this.app, this, this.v3);
     await this.app.ready();
     for (const u of cfg.listenClientUrls) {
-      const srv = createClientServer({ http1: this.app.server, http2: (sock) => this.grpc.injectConnection(sock) });
+      // Like HTTP requests, gRPC waits until the member has published itself (etcd serves nothing
+      // before); the socket stays paused with its first bytes buffered until then.
+      const http2 = (sock: net.Socket): void => {
+        if (this.member.published) this.grpc.injectConnection(sock);
+        else void this.member.whenPublished().then(() => this.grpc.injectConnection(sock));
+      };
+      const srv =
+        u.protocol === 'https:' && clientTls !== undefined
+          ? createTlsClientServer(clientTls, routeClientSocket({ http1: this.app.server, http2 }), onReject)
+          : createClientServer({ http1: this.app.server, http2 });
       await listen(srv, u);
       this.clientServers.push(srv);
     }
@@ -186,13 +210,8 @@ export class TsetcdServer {
     let lastErr: unknown;
     for (const u of m.peerUrls) {
       try {
-        const r = await fetch(new URL('/tsetcd/leader', u), {
-          method: 'POST',
-          body: JSON.stringify({ op, args }),
-          headers: { 'content-type': 'application/json' },
-          signal: AbortSignal.timeout(LEADER_FORWARD_TIMEOUT_MS),
-        });
-        const j = (await r.json()) as { result?: unknown; error?: string };
+        const r = await peerRequest(new URL('/tsetcd/leader', u), 'POST', JSON.stringify({ op, args }), this.peerTls, LEADER_FORWARD_TIMEOUT_MS);
+        const j = JSON.parse(r.body) as { result?: unknown; error?: string };
         if (j.error !== undefined) {
           if (Object.hasOwn(V3_ERRORS, j.error)) throw new V3Error(j.error as V3ErrorKind);
           throw new Error(j.error);
