@@ -91,14 +91,16 @@ export class V2Workload {
 
   private async registerClient(client: number, rnd: Prng): Promise<void> {
     let n = 0;
+    const lastSeen = new Map<string, string>();
     while (!this.stopped) {
       const epoch = Math.floor((Date.now() - this.epochStart) / KEY_EPOCH_MS);
       const key = `${this.prefix}/reg/e${epoch}k${rnd.int(3)}`;
       this.regKeys.add(key);
       const r = rnd.next();
       const value = `c${client}n${n++}`;
-      const input: RegInput = r < 0.45 ? { f: 'read' } : r < 0.75 ? { f: 'write', value } : { f: 'cas', from: `c${rnd.int(this.registerClients)}n${Math.max(0, n - 1 - rnd.int(4))}`, to: value };
-      await this.registerOp(client, key, input, this.url(rnd));
+      const input: RegInput = r < 0.45 ? { f: 'read' } : r < 0.75 ? { f: 'write', value } : { f: 'cas', from: lastSeen.get(key) ?? `c0n${n}`, to: value };
+      const op = await this.registerOp(client, key, input, this.url(rnd));
+      if (op.outcome === 'ok') lastSeen.set(key, input.f === 'read' ? op.output?.value ?? '' : input.f === 'write' ? input.value : input.f === 'cas' ? input.to : '');
     }
   }
 
