@@ -157,7 +157,8 @@ export function resolveOptions(user: unknown): { options?: Options; errors: stri
     }
   }
   const o = out as unknown as Options;
-  if (errors.length === 0) {
+  {
+    // Cross-field rules run too (a value that failed its own check keeps its default here).
     if (!SERVICE_NAME.test(o.service.name)) errors.push(`service.name '${o.service.name}' must be lowercase letters, digits and dashes (at most 63), starting and ending with a letter or digit`);
     if (o.etcd.election_timeout < 5 * o.etcd.heartbeat_interval) errors.push(`etcd.election_timeout (${o.etcd.election_timeout}) must be at least 5 x etcd.heartbeat_interval (${o.etcd.heartbeat_interval}), i.e. >= ${5 * o.etcd.heartbeat_interval}`);
     if (o.etcd.election_timeout > 50000) errors.push(`etcd.election_timeout (${o.etcd.election_timeout}) must be at most 50000 ms (etcd's limit)`);
