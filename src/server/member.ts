@@ -11,6 +11,7 @@ import type { Message } from '../raft/message.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { decodeCommand, decodeContext, encodeCommand, encodeContext, type Command } from './command.js';
 import { StateMachine } from './apply.js';
+import { BACKEND_BATCH_OPS_MAX } from '../store/backend.js';
 import type { Member } from './membership.js';
 import { ServerError } from './errors.js';
 
@@ -564,21 +565,14 @@ export class RaftMember {
     this.afterApply();
   }
 
-  /** Backend batches in flight; past it the Ready loop waits for them (bounds memory when the
-   *  disk is slower than the log). */
-  private backendCommitsInFlight = 0;
-  static readonly BACKEND_COMMITS_IN_FLIGHT_MAX = 8;
-
+  /** Commits the v3 backend's staged writes without holding up the Ready loop (the WAL already
+   *  has the entries; the backend coalesces batches). Only when a burst has staged more than
+   *  BACKEND_BATCH_OPS_MAX writes does the loop wait, to bound memory. */
   private commitBackend(): Promise<void> | undefined {
     const be = this.sm.v3.backend;
-    this.backendCommitsInFlight++;
-    const p = be.commit().then(
-      () => {
-        this.backendCommitsInFlight--;
-      },
-      (err) => this.die(err as Error),
-    );
-    return this.backendCommitsInFlight > RaftMember.BACKEND_COMMITS_IN_FLIGHT_MAX ? p : undefined;
+    const backlog = be.stagedOps() > BACKEND_BATCH_OPS_MAX;
+    const p = be.commit().catch((err) => this.die(err as Error));
+    return backlog ? p : undefined;
   }
 
   private afterApply(): void {

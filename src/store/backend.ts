@@ -87,15 +87,39 @@ export class Backend {
     return this.ops.length;
   }
 
-  /** Writes everything staged, with the consistent index, as one atomic batch. Batches commit in
-   *  call order. */
+  /** Writes everything staged, with the consistent index, as one atomic batch. At most one batch
+   *  is in flight: commits asked for meanwhile are coalesced into the next batch, which then
+   *  carries everything staged until it starts (batching at the slow resource). The promise
+   *  resolves once a batch containing everything staged before the call is written. */
   commit(): Promise<void> {
+    if (this.writing !== undefined) {
+      this.nextBatch ??= this.writing.then(
+        () => {
+          this.nextBatch = undefined;
+          return this.writeStaged();
+        },
+        (err: unknown) => {
+          this.nextBatch = undefined;
+          throw err;
+        },
+      );
+      return this.nextBatch;
+    }
+    return this.writeStaged();
+  }
+
+  private writing: Promise<void> | undefined;
+  private nextBatch: Promise<void> | undefined;
+
+  private writeStaged(): Promise<void> {
     const ops = this.ops;
     this.ops = [];
     ops.push({ type: 'put', key: bucketKey(META_BUCKET, CONSISTENT_INDEX_KEY), value: u64(this.cindex) });
     ops.push({ type: 'put', key: bucketKey(META_BUCKET, CONSISTENT_TERM_KEY), value: u64(this.cterm) });
-    const prev = this.committing;
-    const p = prev.then(() => this.db.batch(ops as never));
+    const p = this.db.batch(ops as never).finally(() => {
+      if (this.writing === p) this.writing = undefined;
+    });
+    this.writing = p;
     this.committing = p.catch(() => undefined);
     return p;
   }
