@@ -49,19 +49,26 @@ export function encodeKv(kv: KeyValue): Buffer {
 
 const EMPTY = Buffer.alloc(0);
 
+/** An unpooled copy (see ownCopy in kvstore.ts: pooled slabs would outlive compaction). */
+function copyOut(b: Buffer, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(end - start);
+  b.copy(out, 0, start, end);
+  return out;
+}
+
 /** Decodes a record stored at revision main. The key and value are copies (not views of b). */
 export function decodeKv(b: Buffer, main: number): KeyValue {
   if (b.length < RECORD_HEADER_BYTES) throw new Error('mvcc codec: short record');
   const flags = b[0]!;
   const keyLen = b.readUInt32BE(25);
   if (RECORD_HEADER_BYTES + keyLen > b.length) throw new Error('mvcc codec: key past record end');
-  const key = Buffer.from(b.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + keyLen));
+  const key = copyOut(b, RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + keyLen);
   const kv: KeyValue = {
     key,
     createRevision: readU64(b, 1),
     modRevision: main,
     version: readU64(b, 9),
-    value: flags & FLAG_TOMBSTONE ? EMPTY : Buffer.from(b.subarray(RECORD_HEADER_BYTES + keyLen)),
+    value: flags & FLAG_TOMBSTONE || b.length === RECORD_HEADER_BYTES + keyLen ? EMPTY : copyOut(b, RECORD_HEADER_BYTES + keyLen, b.length),
     lease: b.readBigInt64BE(17),
   };
   if ((flags & FLAG_TOMBSTONE) !== 0 ? kv.version !== 0 : kv.version < 1) throw new Error('mvcc codec: bad version in record');

@@ -82,6 +82,15 @@ export function rangeEndString(rangeEnd: Uint8Array | undefined): string | null 
   return keyString(rangeEnd);
 }
 
+/** A private copy of request bytes. Request bytes may be views of a larger decode buffer, and
+ *  Buffer.from would put small copies in node's shared 8 KiB pool slabs, where one long-lived
+ *  value keeps a whole slab alive after compaction dropped its neighbours: so unpooled. */
+function ownCopy(src: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafeSlow(src.length);
+  b.set(src);
+  return b;
+}
+
 function cmpNum(a: number, b: number): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -292,12 +301,11 @@ export class Mvcc implements WatchSource {
     if (req.ignoreLease !== true && lease !== 0n && (this.hooks === undefined || !this.hooks.exists(lease))) {
       throw new V3Error('leaseNotFound');
     }
-    // Copy the value: request bytes may be views of a larger decode buffer.
-    const value = req.ignoreValue === true ? prev!.value : req.value === undefined || req.value.length === 0 ? EMPTY : Buffer.from(req.value);
+    const value = req.ignoreValue === true ? prev!.value : req.value === undefined || req.value.length === 0 ? EMPTY : ownCopy(req.value);
     const main = this.rev + 1;
     let created = false;
     if (ki === undefined) {
-      ki = new KeyIndex(Buffer.from(key), ks);
+      ki = new KeyIndex(ownCopy(key), ks);
       this.index.set(ks, ki);
       this.tree.insert(ki);
       created = true;
