@@ -123,6 +123,22 @@ describe('watch', () => {
       assert.equal(m.watchHub.watcherCount(), 0);
     }));
 
+  test('a consumer whose send throws loses its stream; the write and other streams are unaffected', () =>
+    withStore((m) => {
+      const bad = m.watchHub.newStream((r) => {
+        if (r.events.length > 0) throw new Error('consumer bug');
+      });
+      bad.watch({ key: b('a') });
+      const { stream, events } = recorder(m);
+      const id = stream.watch({ key: b('a') });
+      m.put({ key: b('a'), value: b('1') });
+      m.put({ key: b('a'), value: b('2') });
+      assert.equal(m.currentRevision(), 3);
+      assert.deepEqual(events(id), ['PUT a@2', 'PUT a@3']);
+      assert.equal(bad.size(), 0);
+      assert.equal(m.watchHub.watcherCount(), 1);
+    }));
+
   test('create errors: duplicate id, empty range; client-chosen ids', () =>
     withStore((m) => {
       const { stream } = recorder(m);

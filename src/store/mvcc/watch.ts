@@ -454,8 +454,17 @@ export class WatchStream {
     this.hub.unregister(w);
   }
 
-  /** @internal */
+  /** @internal A send that throws is a broken consumer: its stream is closed, and the write
+   *  being applied (which must not fail on a member) goes on. */
   out(r: WatchResponse): void {
-    if (this.send(r) === false) this.blocked = true;
+    if (this.closed) return;
+    let ok: boolean | void;
+    try {
+      ok = this.send(r);
+    } catch {
+      this.close();
+      return;
+    }
+    if (ok === false) this.blocked = true;
   }
 }
