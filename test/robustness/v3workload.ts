@@ -308,7 +308,7 @@ export class V3Workload {
   async finalReads(anomalies: Anomaly[]): Promise<void> {
     const rnd = new Prng(1);
     for (const key of this.regKeys) {
-      for (let i = 0; i < 5; i++) if ((await this.registerOp(999, key, { f: 'read' }, rnd)).outcome === 'ok') break;
+      for (let i = 0; i < 5; i++) if ((await this.registerOp(1999, key, { f: 'read' }, rnd)).outcome === 'ok') break;
     }
     let values: string[] | undefined;
     for (let i = 0; i < 20 && !values; i++) {

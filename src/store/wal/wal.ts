@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { Entry, HardState } from '../../raft/types.js';
 import { WalClosedError, WalCorruptError, WalExistsError, WalFailedError } from './errors.js';
 import { fsyncDir } from './fsync.js';
+import { walDatasync, walWriteCheck } from './fault.js';
 import {
   ENTRY_BODY_FIXED_BYTES,
   RECORD_FRAME_BYTES,
@@ -423,6 +424,7 @@ export class Wal {
         await this.roll();
       }
       if (bufs.length > 0) {
+        walWriteCheck(groupBytes);
         this.stats.writeCount += await writeAll(this.fh, bufs, this.segmentBytes);
         this.segmentBytes += groupBytes;
         this.unsynced = true;
@@ -441,7 +443,7 @@ export class Wal {
         }
       }
       if (sync && this.unsynced) {
-        await this.fh.datasync();
+        await walDatasync(this.fh);
         this.stats.syncCount++;
         this.unsynced = false;
       }
@@ -455,7 +457,7 @@ export class Wal {
    *  first so that no non-last segment can ever have a torn tail. */
   private async roll(): Promise<void> {
     if (this.unsynced) {
-      await this.fh.datasync();
+      await walDatasync(this.fh);
       this.stats.syncCount++;
       this.unsynced = false;
     }
