@@ -203,7 +203,7 @@ export class HistogramVec extends Family<HistogramChild> {
     super(name, help, labelNames);
     assert(buckets.length > 0 && buckets.every((b, i) => i === 0 || b > buckets[i - 1]!), `${name}: buckets must increase`);
     this.buckets = buckets;
-    this.leLabels = [...buckets.map((b) => String(b)), '+Inf'];
+    this.leLabels = [...buckets.map(goFloat), '+Inf'];
   }
   protected create(): HistogramChild {
     return new HistogramChild(this.buckets);
@@ -233,4 +233,15 @@ export function exponentialBuckets(start: number, factor: number, count: number)
     v *= factor;
   }
   return out;
+}
+
+/** A float as Go's strconv.FormatFloat(v, 'g', -1, 64) prints it, which is how etcd's `le`
+ *  label values read ("0.0005", "819200", "1.048576e+06"); PromQL matches them as strings. */
+export function goFloat(v: number): string {
+  if (!Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : v > 0 ? '+Inf' : '-Inf';
+  if (v === 0) return '0';
+  const e = v.toExponential();
+  const exp = Number(e.slice(e.indexOf('e') + 1));
+  if (exp < -4 || exp >= 6) return e.replace(/e([+-])(\d)$/, 'e$10$2');
+  return String(v);
 }
