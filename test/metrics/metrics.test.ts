@@ -477,7 +477,7 @@ describe('MemberMetrics: scrape-time sources', () => {
     const m = new MemberMetrics({ memberId: ID });
     let rev = 5;
     m.collectFrom({ snapshot: () => ({ lead: ID, isLeader: true, committedIndex: 9, appliedIndex: 9, quotaBackendBytes: 2147483648, dbTotalSizeBytes: 20480, dbTotalSizeInUseBytes: 16384, currentRevision: rev, compactRevision: 2, keysTotal: 3, watchers: 4, watchStreams: 2, slowWatchers: 1, pendingEvents: 0, authRevision: 7, v2Watchers: 1, walBytesWritten: 999, isLearner: false }) });
-    m.collectFrom({ snapshot: () => ({ keysTotal: 30 }) });
+    m.collectFrom({ snapshot: async () => ({ keysTotal: 30 }) });
     let fams = await scrape(m);
     assert.equal(value(fams, 'etcd_server_has_leader'), 1);
     assert.equal(value(fams, 'etcd_server_is_leader'), 1);
@@ -595,5 +595,28 @@ describe('/metrics over HTTP', () => {
     const fams = parse(await metrics.scrape());
     assert.equal(value(fams, 'etcd_server_health_success'), 1);
     assert.equal(value(fams, 'etcd_server_health_failures'), 1);
+  });
+});
+
+describe('/metrics next to the client HTTP API', () => {
+  it('the route lives beside registerClientHttp: CORS headers as etcd 3.4.23 sends on the client port, other paths keep their 404', async () => {
+    const { registerClientHttp } = await import('../../src/api/http/client.js');
+    const { FakeBackend } = await import('../api/v2fake.js');
+    const app = Fastify();
+    registerClientHttp(app, new FakeBackend(), { enableV2: true, corsOrigins: ['*'], hostWhitelist: [] });
+    registerMetricsRoute(app, new MemberMetrics({ memberId: ID, processMetrics: false }));
+    await app.ready();
+    try {
+      const r = await app.inject({ method: 'GET', url: '/metrics' });
+      assert.equal(r.statusCode, 200);
+      assert.equal(r.headers['content-type'], METRICS_CONTENT_TYPE);
+      assert.equal(r.headers['access-control-allow-origin'], '*');
+      assert.equal(r.headers['access-control-allow-methods'], 'POST, GET, OPTIONS, PUT, DELETE');
+      assert.ok(parse(r.body).has('etcd_server_id'));
+      const n = await app.inject({ method: 'GET', url: '/metricsx' });
+      assert.equal(n.statusCode, 404);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -78,7 +78,8 @@ export interface MetricsSnapshot {
 }
 
 export interface MetricsSource {
-  snapshot(): MetricsSnapshot;
+  /** Called at each scrape; may be async (the backend's size is). */
+  snapshot(): MetricsSnapshot | Promise<MetricsSnapshot>;
 }
 
 /** A gRPC method's series, resolved once (at service registration) and kept by the caller. */
@@ -755,8 +756,10 @@ export class MemberMetrics {
     this.sources.push(source);
   }
 
-  private collect(): void {
-    for (const src of this.sources) this.apply(src.snapshot());
+  private async collect(): Promise<void> {
+    // Read in parallel, applied in registration order (later sources override).
+    const snaps = await Promise.all(this.sources.map((src) => src.snapshot()));
+    for (const s of snaps) this.apply(s);
     this.osFdUsed.set(fdUsed());
     this.osFdLimit.set(fdLimit());
     this.vmMaxBytes.set(virtualMemoryMaxBytes());
@@ -804,7 +807,7 @@ export class MemberMetrics {
   async scrape(): Promise<string> {
     this.scrapesInFlight.inc();
     try {
-      this.collect();
+      await this.collect();
       const text = await this.registry.metrics();
       this.scrapes200.inc();
       // The Registry separates families by a blank line; etcd's output has none.
