@@ -12,6 +12,7 @@ import { decodeConfChange } from '../raft/confchange.js';
 import { decodeCommand, decodeContext, encodeCommand, encodeContext, type Command } from './command.js';
 import { StateMachine } from './apply.js';
 import { BACKEND_BATCH_OPS_MAX } from '../store/backend.js';
+import type { MemberMetrics } from '../api/metrics/index.js';
 import type { Member } from './membership.js';
 import { ServerError } from './errors.js';
 
@@ -84,6 +85,7 @@ export class RaftMember {
   private snapshotIndex: number;
   confState: ConfState;
   term = 0;
+  commitIndex = 0;
   lead: NodeId = '';
   private stateName: RaftStatus['state'] = 'follower';
 
@@ -110,6 +112,8 @@ export class RaftMember {
   published = false;
   private publishWaiters: Array<() => void> = [];
   private readonly onRemoved: () => void;
+  /** Set by the server: event counters for /metrics. */
+  metrics: MemberMetrics | undefined;
   /** Called after every apply batch (watchers of membership, metrics). */
   onApplied: (() => void) | undefined;
 
@@ -198,6 +202,7 @@ export class RaftMember {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(id);
+        this.metrics?.onProposalFailed();
         reject(new ServerError(this.lead === '' ? 'leaderLost' : 'timeout'));
       }, requestTimeoutMs(this.opts.electionMs));
       this.waiters.set(id, { resolve, reject, timer });
@@ -354,7 +359,10 @@ export class RaftMember {
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState !== undefined) this.onSoftState(rd.softState.lead, rd.softState.state);
-    if (rd.hardState !== undefined) this.term = rd.hardState.term;
+    if (rd.hardState !== undefined) {
+      this.term = rd.hardState.term;
+      this.commitIndex = rd.hardState.commit;
+    }
     const isLeader = this.stateName === 'leader';
     // The leader sends before its own fsync (etcd does): its disk write and the followers'
     // run in parallel; safety holds because the leader counts itself only once durable.
@@ -375,7 +383,9 @@ export class RaftMember {
       this.storage.applySnapshot(rd.snapshot);
     }
     if (rd.entries.length > 0 || rd.mustSync) {
+      const t0 = performance.now();
       await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
+      if (rd.mustSync) this.metrics?.observeWalFsync((performance.now() - t0) / 1000);
       if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
       if (rd.entries.length > 0) this.storage.append(rd.entries as Entry[]);
     } else if (rd.hardState !== undefined) {
@@ -392,6 +402,8 @@ export class RaftMember {
       this.afterApply();
     }
     if (committed.length > 0) {
+      this.metrics?.setProposalsCommitted(this.commitIndex);
+      this.metrics?.setProposalsApplied(this.appliedIndex);
       const wait = this.commitBackend();
       if (wait !== undefined) await wait;
       await this.maybeSnapshot();
@@ -411,7 +423,12 @@ export class RaftMember {
     return out ?? messages;
   }
 
+  pendingProposals(): number {
+    return this.waiters.size;
+  }
+
   private onSoftState(lead: NodeId, state: RaftStatus['state']): void {
+    if (lead !== this.lead || (state === 'leader') !== (this.stateName === 'leader')) this.metrics?.onLeaderChange(lead, state === 'leader');
     if (lead !== this.lead) {
       if (lead !== '') {
         this.leaderChanges++;
@@ -571,7 +588,11 @@ export class RaftMember {
   private commitBackend(): Promise<void> | undefined {
     const be = this.sm.v3.backend;
     const backlog = be.stagedOps() > BACKEND_BATCH_OPS_MAX;
-    const p = be.commit().catch((err) => this.die(err as Error));
+    const t0 = performance.now();
+    const p = be.commit().then(
+      () => this.metrics?.observeBackendCommit((performance.now() - t0) / 1000),
+      (err) => this.die(err as Error),
+    );
     return backlog ? p : undefined;
   }
 

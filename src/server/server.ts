@@ -16,6 +16,9 @@ import {
   createTlsClientServer, loadTlsMaterial, peerSocketRouter, routeClientSocket, tlsPeerDialer, tlsPeerServerFactory, type TlsMaterial,
 } from '../api/tls/index.js';
 import { peerRequest } from './peer-http.js';
+import { MemberMetrics, registerMetricsRoute, createMetricsServer, type MetricsServer } from '../api/metrics/index.js';
+import { DEFAULT_QUOTA_BACKEND_BYTES } from './member.js';
+import { MemberV2Backend } from './v2-backend.js';
 
 export const SERVER_VERSION = '3.4.23';
 
@@ -28,6 +31,8 @@ export class TsetcdServer {
   private readonly clientServers: net.Server[] = [];
   private peerHttp!: http.Server;
   private peerTls: TlsMaterial | undefined;
+  metrics!: MemberMetrics;
+  private metricsServer: MetricsServer | undefined;
   v3!: MemberV3Backend;
   private grpc!: GrpcServerHandle;
   private stopping: Promise<void> | undefined;
@@ -130,6 +135,33 @@ export class TsetcdServer {
       bodyLimit: cfg.maxRequestBytes + 512 * 1024,
       serverFactory: (handler) => http.createServer(handler),
     });
+    this.metrics = new MemberMetrics({ memberId: b.meta.memberId, extensive: cfg.metrics === 'extensive' });
+    this.member.metrics = this.metrics;
+    this.metrics.collectFrom({
+      snapshot: async () => {
+        const v3 = this.member.sm.v3;
+        const size = await v3.backend.sizeBytes();
+        return {
+          lead: this.member.lead,
+          isLeader: this.member.isLeader(),
+          isLearner: this.member.sm.membership.get(this.member.id)?.isLearner ?? false,
+          committedIndex: this.member.node.status().commit,
+          appliedIndex: this.member.appliedIndex,
+          pendingProposals: this.member.pendingProposals(),
+          clusterVersion: this.member.sm.membership.clusterVersion,
+          quotaBackendBytes: cfg.quotaBackendBytes > 0 ? cfg.quotaBackendBytes : DEFAULT_QUOTA_BACKEND_BYTES,
+          dbTotalSizeBytes: size,
+          dbTotalSizeInUseBytes: size,
+          currentRevision: v3.mvcc.currentRevision(),
+          compactRevision: v3.mvcc.compactRevision(),
+          keysTotal: v3.mvcc.keyCount(),
+          watchers: v3.mvcc.watchHub.watcherCount(),
+          authRevision: v3.auth.revision(),
+          peers: this.transport.stats(),
+        };
+      },
+    });
+    registerMetricsRoute(this.app, this.metrics);
     registerClientApi(this.app, this, this.v3);
     await this.app.ready();
     for (const u of cfg.listenClientUrls) {
@@ -145,6 +177,10 @@ export class TsetcdServer {
           : createClientServer({ http1: this.app.server, http2 });
       await listen(srv, u);
       this.clientServers.push(srv);
+    }
+    if (cfg.listenMetricsUrls.length > 0) {
+      const health = new MemberV2Backend(this.member, () => this.transport, cfg.initialClusterToken);
+      this.metricsServer = await createMetricsServer(cfg.listenMetricsUrls, { metrics: this.metrics, health: () => health.health([]) });
     }
     this.member.start();
     this.log.info({ 'local-member-id': b.meta.memberId, 'cluster-id': b.meta.clusterId }, 'starting server');
@@ -241,6 +277,7 @@ export class TsetcdServer {
         }
         for (const s of this.clientServers) s.close();
         await this.grpc?.close().catch(() => undefined);
+        await this.metricsServer?.close().catch(() => undefined);
         await this.app?.close().catch(() => undefined);
         await this.member.stop();
         await this.transport.close();
