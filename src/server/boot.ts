@@ -101,6 +101,15 @@ export async function boot(cfg: MemberConfig, log: Logger, peerTls?: TlsMaterial
     const snap = await snapshotter.loadNewest();
     const replay = await Wal.open(walDir, { ...walOpts, fromSnapshot: snap ? { index: snap.metadata.index, term: snap.metadata.term } : undefined });
     const meta = packr.unpack(replay.metadata) as WalMetadata;
+    // The WAL records a commit index at least as new as every snapshot (the snapshot marker is
+    // synced after the hard states before it): one that ends below the snapshot lost records.
+    if (snap !== undefined && replay.hardState.commit < snap.metadata.index) {
+      await replay.wal.close();
+      throw new BootError(
+        `WAL in ${walDir} is damaged: it ends at commit index ${replay.hardState.commit}, before the newest snapshot (index ${snap.metadata.index}); ` +
+          'refusing to start (restore the data dir, or remove this member and add it again)',
+      );
+    }
     if (meta.token !== cfg.initialClusterToken && cfg.initialClusterState === 'new' && !cfg.forceNewCluster) {
       await replay.wal.close();
       throw new BootError(

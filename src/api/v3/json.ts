@@ -69,18 +69,53 @@ function fieldsByJsonName(type: PbType): Map<string, protobuf.Field> {
   return m;
 }
 
-/** Renames JSON keys to proto field names (recursively), dropping unknown ones. */
+/** Go's name for a JSON value's kind, as encoding/json's UnmarshalTypeError prints it. */
+function jsonKind(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'object') return 'object';
+  return typeof v === 'boolean' ? 'bool' : typeof v === 'number' ? 'number' : 'string';
+}
+
+const GO_TYPES: Record<string, string> = {
+  bytes: '[]uint8', string: 'string', bool: 'bool', int64: 'int64', uint64: 'uint64', int32: 'int32',
+  uint32: 'uint32', sint64: 'int64', sint32: 'int32', fixed64: 'uint64', sfixed64: 'int64', double: 'float64', float: 'float32',
+};
+
+/** A JSON value of the wrong kind for a field is refused as etcd's gateway refuses it (Go's
+ *  unmarshal error), never read as the field's zero value: a malformed request changes nothing. */
+function checkScalar(f: protobuf.Field, v: unknown): void {
+  const t = f.type;
+  let ok: boolean;
+  if (f.resolvedType instanceof protobuf.Enum) ok = typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v));
+  else if (t === 'bytes') ok = typeof v === 'string' && /^[A-Za-z0-9+/_-]*={0,2}$/.test(v);
+  else if (t === 'string') ok = typeof v === 'string';
+  else if (t === 'bool') ok = typeof v === 'boolean';
+  else ok = (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v));
+  if (!ok) {
+    if (t === 'bytes' && typeof v === 'string') throw new Error(`illegal base64 data at input byte 0`);
+    throw new Error(`json: cannot unmarshal ${jsonKind(v)} into Go value of type ${GO_TYPES[t] ?? t}`);
+  }
+}
+
+/** Renames JSON keys to proto field names (recursively), dropping unknown ones, and refuses
+ *  values of the wrong JSON kind. */
 function rename(type: PbType, obj: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return out;
+  if (obj === null || obj === undefined) return out;
+  if (typeof obj !== 'object' || Array.isArray(obj)) {
+    throw new Error(`json: cannot unmarshal ${jsonKind(obj)} into Go value of type etcdserverpb.${type.name}`);
+  }
   const fields = fieldsByJsonName(type);
   for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
     const f = fields.get(k);
     if (!f || v === null) continue;
     const rt = f.resolvedType;
+    if (f.repeated && !Array.isArray(v)) throw new Error(`json: cannot unmarshal ${jsonKind(v)} into Go value of type []${GO_TYPES[f.type] ?? f.type}`);
     if (rt instanceof protobuf.Type) {
-      out[f.name] = f.repeated && Array.isArray(v) ? v.map((x) => rename(rt, x)) : rename(rt, v);
+      out[f.name] = f.repeated ? (v as unknown[]).map((x) => rename(rt, x)) : rename(rt, v);
     } else {
+      if (f.repeated) for (const x of v as unknown[]) checkScalar(f, x);
+      else checkScalar(f, v);
       out[f.name] = v;
     }
   }
