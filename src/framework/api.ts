@@ -65,6 +65,7 @@ export function buildApi(s: Scheduler, onShutdown: (killTasks: boolean) => void)
     app.post<{ Params: { pod: string } }>(`/v1/pod/:pod/${verb}`, { schema: { params: podParam } }, async (req, reply) => {
       const pod = req.params.pod;
       if (!known(pod)) return reply.code(404).send({ message: `Pod not found: ${pod}` });
+      await s.preempt(pod);
       const ok = verb === 'restart' ? s.podRestart(pod) : verb === 'replace' ? s.podReplace(pod) : verb === 'pause' ? s.podPause(pod) : s.podResume(pod);
       if (!ok) return reply.code(409).send({ message: `pod ${pod} is busy (${s.runtime(pod).busy}); try again when it is done` });
       return { pod, tasks: [s.spec(pod).taskName] };

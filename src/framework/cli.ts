@@ -10,7 +10,7 @@ import { request } from './members.js';
 import { jsonSchema, resolveOptions, type Options, type UserOptions } from './options.js';
 import { renderPlan } from './plan.js';
 import { podSpec, TSETCD_BIN } from './pod.js';
-import { isAlive, procStartTicks, signal, sleep, spawnDetached, stopProcess } from './proc.js';
+import { isAlive, killStrays, OWNER_ENV, procStartTicks, signal, sleep, spawnDetached, stopProcess } from './proc.js';
 import { initialState, pinoLevel, Scheduler } from './scheduler.js';
 import { loadState, saveState, servicePaths, tsetcdHome, writeFileAtomic, type ServicePaths } from './state.js';
 import { runVip } from './vip.js';
@@ -102,7 +102,7 @@ async function startScheduler(p: ServicePaths, home: string, name: string): Prom
   if (running !== undefined) return running;
   mkdirSync(p.schedulerDir, { recursive: true });
   rmSync(p.apiFile, { force: true });
-  spawnDetached(process.execPath, [TSETCD_BIN, 'scheduler', 'run', '--state-dir', home, '--name', name], { cwd: p.root, env: process.env, logFile: `${p.schedulerDir}/stdout.log` });
+  spawnDetached(process.execPath, [TSETCD_BIN, 'scheduler', 'run', '--state-dir', home, '--name', name], { cwd: p.root, env: { ...process.env, [OWNER_ENV]: p.schedulerDir }, logFile: `${p.schedulerDir}/stdout.log` });
   const deadline = Date.now() + 15000;
   while (Date.now() < deadline) {
     const api = schedulerAlive(p);
@@ -193,6 +193,8 @@ async function packageVerb(a: Args): Promise<number> {
         if (st.vip !== undefined) await stopProcess(st.vip.pid, st.vip.startTicks, 2000);
         await Promise.all(Object.values(st.pods).map(async (r) => { if (r.task !== undefined) await stopProcess(r.task.pid, r.task.startTicks, 10_000); }));
       }
+      // And anything of this service nobody recorded.
+      await killStrays(`${p.root}/`, undefined, true);
       rmSync(p.root, { recursive: true, force: true });
       out(`Service '${p.root.split('/').pop()}' uninstalled; its data is gone.`);
       return 0;

@@ -2,7 +2,7 @@
 // output to files) so that they outlive a scheduler that is killed -9; a restarted scheduler
 // adopts them by pid + start time (a reused pid is never mistaken for ours).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if the pid is gone or a zombie. */
 export function procStartTicks(pid: number): string | undefined {
@@ -68,4 +68,37 @@ export async function stopProcess(pid: number, startTicks: string, graceMs: numb
   }
   signal(pid, startTicks, 'SIGKILL');
   for (let i = 0; i < 100 && isAlive(pid, startTicks); i++) await sleep(20);
+}
+
+/** The environment variable that tags every process the framework starts with its owner
+ *  (a pod's sandbox or the service's VIP), so strays can be found even when their pid was
+ *  never recorded (a scheduler killed between spawn and saving its state). */
+export const OWNER_ENV = 'TSETCD_FRAMEWORK_OWNER';
+
+/** Pids of live processes tagged with `owner` (or, with prefix, with an owner under it). */
+export function findOwned(owner: string, prefix = false): number[] {
+  const out: number[] = [];
+  let entries: string[];
+  try { entries = readdirSync('/proc'); } catch { return out; }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    if (pid === process.pid) continue;
+    try {
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      const tag = env.find((v) => v.startsWith(`${OWNER_ENV}=`));
+      if (tag === undefined) continue;
+      const val = tag.slice(OWNER_ENV.length + 1);
+      if ((prefix ? val.startsWith(owner) : val === owner) && procStartTicks(pid) !== undefined) out.push(pid);
+    } catch { /* gone or not ours to read */ }
+  }
+  return out;
+}
+
+/** SIGKILL every process tagged with `owner` except `keep`; returns the pids killed. */
+export async function killStrays(owner: string, keep?: { pid: number }, prefix = false): Promise<number[]> {
+  const pids = findOwned(owner, prefix).filter((p) => p !== keep?.pid);
+  for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (let i = 0; i < 100 && pids.some((p) => procStartTicks(p) !== undefined); i++) await sleep(20);
+  return pids;
 }

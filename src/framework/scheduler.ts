@@ -9,7 +9,7 @@ import { addMember, checkHealth, listMembers, removeMember, type ClientTls, type
 import { checkUpdate, mergeUserOptions, resolveOptions, type Options, type UserOptions } from './options.js';
 import { newPlan, planJson, type PlanState, type StepState, type Status } from './plan.js';
 import { configHash, memberConfigEnv, nodeArgs, podName, podSpec, SLEEPER_ARGS, TSETCD_BIN, type PodSpec } from './pod.js';
-import { isAlive, signal, sleep, spawnDetached, stopProcess, type Spawned } from './proc.js';
+import { isAlive, killStrays, OWNER_ENV, signal, sleep, spawnDetached, stopProcess, type Spawned } from './proc.js';
 import { saveState, writeFileAtomic, type PodRecord, type SchedulerState, type ServicePaths } from './state.js';
 import { autoTlsDaysLeft, caFiles, ensureCa, ensureMemberCert, expireAutoTlsFixtures, RENEW_BEFORE_DAYS } from './tls.js';
 import type { VipConfig } from './vip.js';
@@ -47,6 +47,8 @@ interface PodRuntime {
   lastCheckMs: number;
   stepRetryAtMs: number;
   force: boolean;
+  /** A user command asked the running operation to give up (checked between its steps). */
+  cancel: boolean;
 }
 
 export class Scheduler {
@@ -72,7 +74,7 @@ export class Scheduler {
   runtime(pod: string): PodRuntime {
     let r = this.rt.get(pod);
     if (r === undefined) {
-      r = { busy: undefined, healthy: false, failures: 0, nextCheckMs: 0, lastCheckMs: 0, stepRetryAtMs: 0, force: false };
+      r = { busy: undefined, healthy: false, failures: 0, nextCheckMs: 0, lastCheckMs: 0, stepRetryAtMs: 0, force: false, cancel: false };
       this.rt.set(pod, r);
     }
     return r;
@@ -145,7 +147,8 @@ export class Scheduler {
     const moved = old !== undefined && (old.host !== cfg.host || old.port !== cfg.port);
     if (alive && moved) signal(v.pid, v.startTicks, 'SIGKILL');
     if (!alive || moved) {
-      const s = spawnDetached(process.execPath, [TSETCD_BIN, 'scheduler', 'vip', this.paths.vipFile], { cwd: this.paths.root, env: process.env, logFile: this.paths.vipLog });
+      void killStrays(this.paths.vipFile, undefined);
+      const s = spawnDetached(process.execPath, [TSETCD_BIN, 'scheduler', 'vip', this.paths.vipFile], { cwd: this.paths.root, env: { ...process.env, [OWNER_ENV]: this.paths.vipFile }, logFile: this.paths.vipLog });
       this.vipChild = s;
       this.state.vip = { pid: s.pid, startTicks: s.startTicks };
       this.save();
@@ -304,6 +307,7 @@ export class Scheduler {
         if (recovery) await sleep(STEP_RETRY_DELAY_MS);
       } finally {
         r.busy = undefined;
+        r.cancel = false;
         if (!this.stopped) this.save();
       }
     })();
@@ -360,6 +364,8 @@ export class Scheduler {
       FRAMEWORK_NAME: o.service.name,
       MESOS_SANDBOX: s.sandbox,
     });
+    env[OWNER_ENV] = s.sandbox;
+    await this.killStraysOf(pod);
     const sp = spawnDetached(process.execPath, nodeArgs(o), { cwd: s.sandbox, env, logFile: s.logFile });
     const rec = this.state.pods[pod]!;
     rec.task = { kind: 'member', pid: sp.pid, startTicks: sp.startTicks, configHash: configHash(o, this.paths, s), launchedAtMs: Date.now() };
@@ -371,10 +377,19 @@ export class Scheduler {
     this.log.info({ pod, pid: sp.pid, state: clusterState }, 'launched member');
   }
 
+  /** A task of this pod that the state does not know (its launcher died before recording it)
+   *  would hold the pod's address: stop it before launching another. */
+  private async killStraysOf(pod: string): Promise<void> {
+    const t = this.state.pods[pod]!.task;
+    const killed = await killStrays(this.spec(pod).sandbox, t !== undefined && isAlive(t.pid, t.startTicks) ? t : undefined);
+    if (killed.length > 0) this.log.warn({ pod, pids: killed }, 'stopped unrecorded tasks of this pod');
+  }
+
   private async launchSleeper(pod: string): Promise<void> {
     const s = this.spec(pod);
     mkdirSync(s.sandbox, { recursive: true });
-    const sp = spawnDetached(process.execPath, SLEEPER_ARGS, { cwd: s.sandbox, env: { PATH: process.env.PATH ?? '' }, logFile: s.logFile });
+    await this.killStraysOf(pod);
+    const sp = spawnDetached(process.execPath, SLEEPER_ARGS, { cwd: s.sandbox, env: { PATH: process.env.PATH ?? '', [OWNER_ENV]: s.sandbox }, logFile: s.logFile });
     this.state.pods[pod]!.task = { kind: 'sleeper', pid: sp.pid, startTicks: sp.startTicks, configHash: '', launchedAtMs: Date.now() };
     this.save();
     this.log.info({ pod, pid: sp.pid }, 'launched sleeper (pod paused)');
@@ -385,6 +400,7 @@ export class Scheduler {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.stopped) throw new Error('scheduler stopping');
+      this.checkCancel(pod);
       if (!this.taskAlive(pod)) throw new Error(`member exited (see ${s.logFile})`);
       if (await checkHealth(s.clientUrl, this.clientTls(), 1000)) {
         this.runtime(pod).healthy = true;
@@ -393,6 +409,21 @@ export class Scheduler {
       await sleep(250);
     }
     throw new Error(`not ready after ${timeoutMs} ms`);
+  }
+
+  private checkCancel(pod: string): void {
+    if (this.runtime(pod).cancel) throw new Error('cancelled by a user command');
+  }
+
+  /** User commands (restart, replace, pause, resume) win over a running step or recovery:
+   *  ask it to stop at its next check and wait for it, bounded. */
+  async preempt(pod: string, timeoutMs = 20_000): Promise<void> {
+    const r = this.runtime(pod);
+    if (r.busy === undefined) return;
+    this.log.info({ pod, op: r.busy }, 'cancelling the running operation for a user command');
+    r.cancel = true;
+    const deadline = Date.now() + timeoutMs;
+    while (r.busy !== undefined && Date.now() < deadline) await sleep(50);
   }
 
   private writeMarker(s: PodSpec): void {
@@ -412,6 +443,16 @@ export class Scheduler {
       }
     }
     throw new Error(`no running member answers the members API${errors.length > 0 ? `: ${errors.join('; ')}` : ''}`);
+  }
+
+  /** True only when a running member answers and its membership lacks `id`. */
+  private async removedFromCluster(pod: string, id: string): Promise<boolean> {
+    try {
+      const { members } = await this.clusterMembers(pod);
+      return !members.some((m) => m.id === id);
+    } catch {
+      return false;
+    }
   }
 
   private async recordMemberId(pod: string): Promise<void> {
@@ -445,6 +486,15 @@ export class Scheduler {
     if (this.taskAlive(pod) && rec.task!.kind === 'sleeper') await this.stopTask(pod);
     const marker = existsSync(s.marker);
     if (!marker && (rec.join !== undefined || this.state.deployed || !this.state.initialMembers.includes(pod))) {
+      await this.join(pod);
+      return 'running';
+    }
+    if (marker && rec.memberId !== undefined && !this.taskAlive(pod) && (await this.removedFromCluster(pod, rec.memberId))) {
+      // Its member was removed (by hand, or by a replace the pod never finished): starting the
+      // old data would only be refused by the cluster; rejoin as a new member instead.
+      this.log.warn({ pod, id: rec.memberId }, 'member is no longer in the cluster: rejoining as a new member');
+      rec.join = {};
+      this.save();
       await this.join(pod);
       return 'running';
     }
@@ -486,6 +536,7 @@ export class Scheduler {
       this.log.info({ pod, id: m.id, name: m.name }, 'member remove (old member of this pod)');
       await removeMember(via, m.id, this.clientTls());
     }
+    this.checkCancel(pod);
     if (added === undefined) {
       if (this.taskAlive(pod)) await this.stopTask(pod);
       const m = await addMember(via, s.peerUrl, this.clientTls());
@@ -530,8 +581,9 @@ export class Scheduler {
       rec.goal = 'RUNNING';
       rec.join = {};
       this.save();
-      const t = rec.task;
-      if (t !== undefined) { signal(t.pid, t.startTicks, 'SIGKILL'); await stopProcess(t.pid, t.startTicks, 2000); rec.task = undefined; }
+      // SIGTERM first: a leading member hands leadership over, so removing it is quick.
+      await this.stopTask(pod);
+      await this.killStraysOf(pod);
       rmSync(this.spec(pod).sandbox, { recursive: true, force: true });
       this.save();
       await this.ensureRunning(pod);

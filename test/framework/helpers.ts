@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
+import { killStrays } from '../../src/framework/proc.js';
 
 export const BIN = fileURLToPath(new URL('../../../bin/tsetcd.js', import.meta.url));
 
@@ -110,8 +111,10 @@ export class TestService {
         if (cmd.includes(this.home) || env.includes(this.home)) process.kill(pid, 'SIGKILL');
       } catch { /* gone */ }
     }
-    await sleep(100);
-    rmSync(this.home, { recursive: true, force: true });
+    // And every process tagged with this service's directory, recorded or not.
+    await killStrays(`${this.root}/`, undefined, true);
+    if (process.env.TSETCD_FW_KEEP === undefined) rmSync(this.home, { recursive: true, force: true });
+    else process.stderr.write(`kept ${this.home}\n`);
   }
 }
 
