@@ -9,6 +9,7 @@
 // delete that changes nothing leaves the revision alone.
 import type { Backend } from '../backend.js';
 import { V3Error } from '../v3error.js';
+import { etcdHashKV } from './etcd-hash.js';
 import { crc32c, decodeKv, decodeRevKey, encodeKv, encodeRevKey, REV_KEY_BYTES } from './codec.js';
 import { KeyIndex, type StoredRev } from './keyindex.js';
 import { SortedKeys } from './keytree.js';
@@ -523,24 +524,15 @@ export class Mvcc implements WatchSource {
     this.backend.put(META_BUCKET, COMPACT_REV_KEY, b);
   }
 
-  /** CRC-32C of every stored revision (revision key + record), in revision order. */
+  /** etcd's Hash (here the same as HashKV at the current revision). */
   hash(): number {
     return this.hashKV(0).hash;
   }
 
-  /** etcd's HashKV: CRC-32C over the stored revisions <= rev (0 = current). Equal on members that
-   *  applied the same log; not etcd's value (the record format differs). */
+  /** etcd's HashKV, computed exactly as etcd 3.4 does over its bbolt records (etcd-hash.ts), so
+   *  the value agrees with a real etcd's that applied the same writes. */
   hashKV(rev: number): { hash: number; compactRevision: number; revision: number } {
-    if (rev > 0 && rev <= this.compactRev) throw new V3Error('compacted');
-    if (rev > this.rev) throw new V3Error('futureRev');
-    if (rev <= 0) rev = this.rev;
-    let h = crc32c(0, Buffer.from(KEY_BUCKET));
-    for (const r of this.log) {
-      if (r.main > rev) break;
-      h = crc32c(h, encodeRevKey(r.main, r.sub));
-      h = crc32c(h, encodeKv(r.kv));
-    }
-    return { hash: h, compactRevision: this.compactRev, revision: this.rev };
+    return etcdHashKV(this, rev);
   }
 
   /** The whole state: magic | currentRev i64 | compactRev i64 | count u32 | per revision
