@@ -38,10 +38,11 @@ function assertHeader(h: any, what: string): void {
 
 for (const impl of impls) {
   test(`etcdctl v3 against a 3-member ${impl} cluster`, { timeout: 240_000 }, async (t) => {
-    const c: Cluster = await startCluster({ impl, size: 3, basePort: BASE[impl], enableV2: false });
+    const c: Cluster = await startCluster({ impl, size: 3, basePort: BASE[impl] }); // v2 on: the harness finds the leader through /v2/stats/self
     t.after(() => c.destroy());
     const readyAt = Date.now();
     const E = c.clientUrls();
+    const EH = E.map((u) => u.replace('http://', '')); // the host:port form of the same endpoints
     const ctl = (args: string[], input?: string, endpoints: string[] = E): Promise<EtcdctlResult> =>
       etcdctl(args, { api: 3, endpoints, input, timeoutMs: 20000 });
     /** Runs etcdctl and expects exit 0 and exactly this stdout (or a match). */
@@ -84,10 +85,10 @@ for (const impl of impls) {
     };
     /** Index of the leader, from `endpoint status -w json` (leader id vs member id). */
     const leaderIdx = async (): Promise<{ idx: number; leader: string }> => {
-      const st = await json(['endpoint', 'status']);
+      const st = await json(['endpoint', 'status'], undefined, EH);
       const leader = String(st[0].Status.leader);
       const idx = st.findIndex((s: any) => String(s.Status.header.member_id) === leader);
-      return { idx: E.findIndex((u) => u.endsWith(st[idx].Endpoint.replace(/^.*:\/\//, ''))), leader };
+      return { idx: EH.indexOf(st[idx].Endpoint), leader };
     };
 
     await t.test('put and get with every flag', async () => {
@@ -149,7 +150,7 @@ for (const impl of impls) {
       await ok(['put', 'leased', 'one', '--lease', lid], 'OK\n');
       await ok(['put', 'leased', 'two', '--ignore-lease'], 'OK\n');
       const lj = await json(['get', 'leased']);
-      assert.equal(BigInt(lj.kvs[0].lease).toString(16), lid);
+      assert.equal(BigInt(lj.kvs[0].lease).toString(16).padStart(16, '0'), lid); // etcdctl prints lease ids with %016x
       assert.equal(Buffer.from(lj.kvs[0].value, 'base64').toString(), 'two');
       await fails(['put', 'leased', 'x', '--lease', 'abcdef'], 1, 'Error: etcdserver: requested lease not found');
       await ok(['lease', 'revoke', lid], `lease ${lid} revoked\n`);
@@ -285,7 +286,7 @@ for (const impl of impls) {
       assert.equal(tj['granted-ttl'], 100);
       assert.ok(tj.ttl === 99 || tj.ttl === 100, JSON.stringify(tj));
       assert.deepEqual(tj.keys.sort(), [b64('lk1'), b64('lk2')]); // etcd lists them in map order
-      assert.equal(BigInt(tj.id).toString(16), id);
+      assert.equal(BigInt(tj.id).toString(16).padStart(16, '0'), id);
       assert.ok(tj.cluster_id !== undefined && tj.member_id !== undefined && tj.revision !== undefined, JSON.stringify(tj));
       const l = await ok(['lease', 'list'], /^found \d+ leases\n/);
       assert.ok(l.stdout.split('\n').includes(id), l.stdout);
@@ -310,7 +311,7 @@ for (const impl of impls) {
       assert.equal(seen, '', 'the key of an expired lease is deleted');
     });
 
-    await t.test('endpoint health|status|hashkv, alarm, defrag, snapshot save', async () => {
+    await t.test('endpoint health', async () => {
       const hl = (await health(['endpoint', 'health'])).sort();
       assert.equal(hl.length, 3);
       hl.forEach((line, i) => assert.match(line, new RegExp(`^http://127\\.0\\.0\\.1:${BASE[impl] + 2 * i} is healthy: successfully committed proposal: took = [\\d.]+(µs|ms|s)$`)));
@@ -318,15 +319,21 @@ for (const impl of impls) {
       assert.deepEqual(hc.map((l) => l.replace(/ is healthy.*$/, '')).sort(), E.slice().sort());
       const hj = await json(['endpoint', 'health', '--cluster']);
       assert.deepEqual(hj.map((x: any) => [x.endpoint, x.health, typeof x.took]).sort(), E.map((u) => [u, true, 'string']).sort());
+    });
+
+    // Maintenance RPCs (Status, HashKV, Alarm, Defragment, Snapshot, MoveLeader) go through a
+    // connection per endpoint whose :authority is the endpoint as written. They are tested with
+    // host:port endpoints here, and with http:// URLs and --cluster (member-list URLs) below.
+    await t.test('endpoint status (host:port endpoints)', async () => {
       const ids = await memberIds();
-      const st = await ok(['endpoint', 'status'], /3\.4\./);
+      const st = await ok(['endpoint', 'status'], /3\.4\./, undefined, EH);
       const sl = st.stdout.replace(/\n$/, '').split('\n').sort();
       assert.equal(sl.length, 3);
       sl.forEach((line, i) => {
-        assert.match(line, new RegExp(`^http://127\\.0\\.0\\.1:${BASE[impl] + 2 * i}, ${ids.get(`m${i}`)}, 3\\.4\\.\\d+, [\\d.]+ [kMG]?B, (true|false), false, \\d+, \\d+, \\d+, $`));
+        assert.match(line, new RegExp(`^127\\.0\\.0\\.1:${BASE[impl] + 2 * i}, ${ids.get(`m${i}`)}, 3\\.4\\.\\d+, [\\d.]+ [kMG]?B, (true|false), false, \\d+, \\d+, \\d+, $`));
       });
       assert.equal(sl.filter((l) => /, true, false, /.test(l)).length, 1, 'exactly one leader');
-      const sj = await json(['endpoint', 'status', '--cluster']);
+      const sj = await json(['endpoint', 'status'], undefined, EH);
       assert.equal(sj.length, 3);
       for (const s of sj) {
         assertHeader(s.Status.header, 'status');
@@ -334,28 +341,57 @@ for (const impl of impls) {
         for (const f of ['dbSize', 'leader', 'raftIndex', 'raftTerm', 'raftAppliedIndex', 'dbSizeInUse']) assert.ok(s.Status[f] !== undefined, `status.${f} in ${JSON.stringify(s)}`);
       }
       assert.equal(new Set(sj.map((s: any) => String(s.Status.leader))).size, 1);
-      const hk = await ok(['endpoint', 'hashkv', '--cluster'], /, \d+\n/);
+    });
+
+    await t.test('endpoint hashkv (host:port endpoints)', async () => {
+      const hk = await ok(['endpoint', 'hashkv'], /, \d+\n/, undefined, EH);
       const hashes = hk.stdout.trimEnd().split('\n').map((l) => l.split(', '));
-      assert.deepEqual(hashes.map((x) => x[0]).sort(), E.slice().sort());
+      assert.deepEqual(hashes.map((x) => x[0]).sort(), EH.slice().sort());
       assert.equal(new Set(hashes.map((x) => x[1])).size, 1, `members agree on HashKV: ${hk.stdout}`);
-      const hkj = await json(['endpoint', 'hashkv']);
+      const hkj = await json(['endpoint', 'hashkv'], undefined, EH);
       for (const x of hkj) assert.ok(typeof x.HashKV.hash === 'number' && typeof x.HashKV.compact_revision === 'number', JSON.stringify(x));
-      await ok(['alarm', 'list'], '');
-      await ok(['alarm', 'disarm'], '');
-      await ok(['defrag'], E.map((u) => `Finished defragmenting etcd member[${u}]\n`).join(''));
-      const dc = await ok(['defrag', '--cluster'], /^Finished/);
-      assert.deepEqual(dc.stdout.trimEnd().split('\n').sort(), E.map((u) => `Finished defragmenting etcd member[${u}]`)); // member-list order
+    });
+
+    await t.test('alarm list|disarm, defrag, snapshot save (host:port endpoints)', async () => {
+      await ok(['alarm', 'list'], '', undefined, EH);
+      await ok(['alarm', 'disarm'], '', undefined, EH);
+      await ok(['defrag'], EH.map((u) => `Finished defragmenting etcd member[${u}]\n`).join(''), undefined, EH);
       const dir = mkdtempSync(join(tmpdir(), 'v3snap-'));
       try {
         const file = join(dir, 's.db');
-        await fails(['snapshot', 'save', file], 5, /^Error: snapshot must be requested to one selected node, not multiple \[/);
-        await ok(['snapshot', 'save', file], `Snapshot saved at ${file}\n`, undefined, [E[0]!]);
+        await fails(['snapshot', 'save', file], 5, /^Error: snapshot must be requested to one selected node, not multiple \[/, undefined, EH);
+        await ok(['snapshot', 'save', file], `Snapshot saved at ${file}\n`, undefined, [EH[0]!]);
         assert.ok(statSync(file).size > 0);
         // `snapshot status` is local, on bbolt: only meaningful for real etcd's snapshot format
         if (impl === 'etcd') await ok(['snapshot', 'status', file, '-w', 'json'], /"hash":\d+,"revision":\d+,"totalKey":\d+/);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
+    });
+
+    await t.test('maintenance with http:// endpoints and --cluster', async () => {
+      const st = await ok(['endpoint', 'status'], /3\.4\./);
+      assert.deepEqual(st.stdout.replace(/\n$/, '').split('\n').map((l) => l.split(', ')[0]).sort(), E);
+      const sj = await json(['endpoint', 'status', '--cluster']);
+      assert.deepEqual(sj.map((x: any) => x.Endpoint).sort(), E);
+      const hk = await ok(['endpoint', 'hashkv', '--cluster'], /, \d+\n/);
+      const hashes = hk.stdout.trimEnd().split('\n').map((l) => l.split(', '));
+      assert.deepEqual(hashes.map((x) => x[0]).sort(), E);
+      assert.equal(new Set(hashes.map((x) => x[1])).size, 1, `members agree on HashKV: ${hk.stdout}`);
+      await ok(['alarm', 'list'], '');
+      await ok(['defrag'], E.map((u) => `Finished defragmenting etcd member[${u}]\n`).join(''));
+      const dc = await ok(['defrag', '--cluster'], /^Finished/);
+      assert.deepEqual(dc.stdout.trimEnd().split('\n').sort(), E.map((u) => `Finished defragmenting etcd member[${u}]`)); // member-list order
+      const dir = mkdtempSync(join(tmpdir(), 'v3snap-'));
+      try {
+        await ok(['snapshot', 'save', join(dir, 's.db')], `Snapshot saved at ${join(dir, 's.db')}\n`, undefined, [E[0]!]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      const leader = await c.waitLeader();
+      const ids = await memberIds();
+      // moving the leadership to the leader itself is a no-op that succeeds
+      await ok(['move-leader', ids.get(`m${leader}`)!], `Leadership transferred from ${ids.get(`m${leader}`)} to ${ids.get(`m${leader}`)}\n`);
     });
 
     await t.test('member add --learner, update, promote, remove, list', async () => {
@@ -403,17 +439,19 @@ for (const impl of impls) {
     });
 
     await t.test('move-leader to a follower', async () => {
-      const before = await leaderIdx();
+      // the leader is found through /v2/stats/self, so that this does not depend on `endpoint status`
+      const before = await c.waitLeader();
       const ids = await memberIds();
-      const target = (before.idx + 1) % 3;
+      const target = (before + 1) % 3;
       const tid = ids.get(`m${target}`)!;
-      const lid = ids.get(`m${before.idx}`)!;
-      await fails(['move-leader', tid], 128, `Error: no leader endpoint given at [${E[target]!}]`, undefined, [E[target]!]);
-      await ok(['move-leader', tid], `Leadership transferred from ${lid} to ${tid}\n`);
-      const after = await leaderIdx();
-      assert.equal(after.idx, target);
-      assert.equal(BigInt(after.leader).toString(16), tid);
+      const lid = ids.get(`m${before}`)!;
+      await fails(['move-leader', tid], 128, `Error: no leader endpoint given at [${EH[target]!}]`, undefined, [EH[target]!]);
+      await ok(['move-leader', tid], `Leadership transferred from ${lid} to ${tid}\n`, undefined, EH);
+      assert.equal(await c.waitLeader(), target);
       await ok(['put', 'after-move', 'ok'], 'OK\n');
+      const st = await leaderIdx(); // and `endpoint status` agrees
+      assert.equal(st.idx, target);
+      assert.equal(BigInt(st.leader).toString(16), tid);
     });
 
     await t.test('lock: with a command, and two contenders serialised', async () => {
