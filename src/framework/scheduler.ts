@@ -210,7 +210,9 @@ export class Scheduler {
       if (step !== undefined && step.status !== 'COMPLETE') continue; // the plan owns it
       if (this.taskAlive(pod)) {
         // Auto-TLS: relaunch before the self-signed certificate lapses (etcd never renews it).
-        if (rec.goal === 'RUNNING' && this.options.etcd.use_auto_tls && rec.task!.kind === 'member' && this.autoTlsDue(pod)) {
+        // One pod at a time, and only while every other pod is healthy.
+        const othersOk = this.podNames().every((p) => p === pod || (this.runtime(p).busy === undefined && this.runtime(p).healthy));
+        if (rec.goal === 'RUNNING' && this.options.etcd.use_auto_tls && rec.task!.kind === 'member' && othersOk && this.autoTlsDue(pod)) {
           this.startOp(pod, 'recovery', async () => { await this.stopTask(pod); await this.ensureRunning(pod); }, true);
         }
         continue;
