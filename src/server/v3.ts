@@ -112,6 +112,8 @@ export class V3State {
     switch (r.op) {
       case 'put': {
         this.checkAuthRev(caller);
+        // etcd checks the lease of a plain Put before anything else (inside a txn, later).
+        if (r.req.lease !== undefined && r.req.lease !== 0n && this.lessor.lookup(r.req.lease) === undefined) throw new V3Error('leaseNotFound');
         const resp = this.mvcc.put(r.req);
         return { kind: 'put', resp, revision: this.mvcc.currentRevision() };
       }

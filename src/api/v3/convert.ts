@@ -214,8 +214,11 @@ function opsRespWire(ops: readonly kv.ResponseOp[], rev: number, changed: boolea
       state.changedSoFar = true;
       out[i] = { response_put: putRespWire(op.responsePut, { revision: rev || undefined }) };
     } else if ('responseDeleteRange' in op) {
+      // etcd: the txn's revision once this delete or an earlier op changed something, else the
+      // revision the txn began at (storeTxnWrite.DeleteRange).
       if (op.responseDeleteRange.deleted > 0) state.changedSoFar = true;
-      out[i] = { response_delete_range: deleteRespWire(op.responseDeleteRange, { revision: rev || undefined }) };
+      const delRev = state.changedSoFar || !changed ? rev : rev - 1;
+      out[i] = { response_delete_range: deleteRespWire(op.responseDeleteRange, { revision: delRev || undefined }) };
     } else {
       const t = op.responseTxn;
       out[i] = { response_txn: { header: {}, succeeded: t.succeeded || undefined, responses: opsRespWire(t.responses, rev, changed, state) } };

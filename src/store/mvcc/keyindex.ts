@@ -50,13 +50,20 @@ export class KeyIndex {
     return kv.version === 0 ? undefined : kv;
   }
 
-  /** The live KeyValue just before revision r (its previous revision in the same generation). */
+  /** The live KeyValue at revision r.main - 1: what the key held before r's whole write
+   *  transaction (etcd reads a watch event's prev_kv at mod_revision - 1, so a key put and then
+   *  deleted in one txn reports the value from before the txn). */
   prevOf(r: StoredRev): KeyValue | undefined {
+    // A create event (PUT with create == mod revision) never carries a prev_kv in etcd, even
+    // when the key existed before the txn that deleted and re-created it.
+    if (r.kv.version !== 0 && r.kv.createRevision === r.kv.modRevision) return undefined;
     const revs = this.revs;
     let i = this.indexAt(r.main); // the last revision of r.main; r is it or a little before
     while (i >= 0 && revs[i] !== r) i--;
-    if (i <= 0) return undefined;
-    const kv = revs[i - 1]!.kv;
+    let j = i - 1;
+    while (j >= 0 && revs[j]!.main === r.main) j--;
+    if (j < 0) return undefined;
+    const kv = revs[j]!.kv;
     return kv.version === 0 ? undefined : kv;
   }
 

@@ -184,7 +184,8 @@ export class Mvcc implements WatchSource {
     if (rev <= 0) rev = curRev;
     if (rev < this.compactRev) throw new V3Error('compacted');
 
-    const limit = req.limit ?? 0;
+    // etcd treats a limit <= 0 as no limit.
+    const limit = Math.max(0, req.limit ?? 0);
     const minMod = req.minModRevision ?? 0;
     const maxMod = req.maxModRevision ?? 0;
     const minCreate = req.minCreateRevision ?? 0;
@@ -669,7 +670,8 @@ function compareKv(c: Compare, kv: KeyValue | undefined): boolean {
     case 'VERSION': r = cmpNum(kv?.version ?? 0, c.version ?? 0); break;
     case 'CREATE': r = cmpNum(kv?.createRevision ?? 0, c.createRevision ?? 0); break;
     case 'MOD': r = cmpNum(kv?.modRevision ?? 0, c.modRevision ?? 0); break;
-    case 'VALUE': r = Buffer.compare(kv?.value ?? EMPTY, c.value ?? EMPTY); break;
+    // A compare whose union holds no value (or another member) compares with "", as etcd's does.
+    case 'VALUE': r = Buffer.compare(kv?.value ?? EMPTY, c.value instanceof Uint8Array ? c.value : EMPTY); break;
     case 'LEASE': {
       const a = kv?.lease ?? 0n;
       const b = c.lease ?? 0n;

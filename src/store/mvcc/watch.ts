@@ -16,7 +16,7 @@
 import type { Change } from './kvstore.js';
 import { keyString, rangeEndString } from './kvstore.js';
 import type { KeyIndex, StoredRev } from './keyindex.js';
-import type { Bytes, MvccEvent } from './types.js';
+import type { Bytes, KeyValue, MvccEvent } from './types.js';
 
 /** Live events queued per watcher while its stream is blocked; past it the watcher goes unsynced. */
 export const WATCH_PENDING_EVENTS_MAX = 1024;
@@ -125,6 +125,8 @@ export class WatchHub {
   /** Per change of the revision being notified: its events without / with prevKv (shared). */
   private plainEvents: (MvccEvent | undefined)[] = [];
   private prevEvents: (MvccEvent | undefined)[] = [];
+  /** Per change: the key's value before the revision (null: none), looked up once. */
+  private prevs: (KeyValue | null | undefined)[] = [];
 
   /** Per-watcher pending bound; WATCH_PENDING_EVENTS_MAX unless the store was opened with
    *  another (tests use a small one to exercise the unsynced path). */
@@ -157,6 +159,7 @@ export class WatchHub {
     for (let i = 0; i < changes.length; i++) {
       plain[i] = undefined;
       withPrev[i] = undefined;
+      this.prevs[i] = undefined;
       const c = changes[i]!;
       const ks = c.r.ki.keyStr;
       const set = this.keyWatchers.get(ks);
@@ -181,8 +184,9 @@ export class WatchHub {
     const del = c.r.kv.version === 0;
     if (del ? w.noDelete : w.noPut) return;
     let ev: MvccEvent;
-    if (w.prevKv && c.prev !== undefined) {
-      ev = this.prevEvents[i] ??= { type: del ? 'DELETE' : 'PUT', kv: c.r.kv, prevKv: c.prev };
+    const prev = w.prevKv ? (this.prevs[i] ??= c.r.ki.prevOf(c.r) ?? null) : null;
+    if (prev !== null) {
+      ev = this.prevEvents[i] ??= { type: del ? 'DELETE' : 'PUT', kv: c.r.kv, prevKv: prev };
     } else {
       ev = this.plainEvents[i] ??= { type: del ? 'DELETE' : 'PUT', kv: c.r.kv };
     }
