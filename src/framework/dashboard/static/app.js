@@ -186,12 +186,12 @@ function niceMax(v) {
 }
 
 /** lines: [{name, color, values: (number|null)[]}], t: ms timestamps. */
-function plot(name, t, lines, fmt) {
+function plot(name, t, lines, fmt, minMax = 0) {
   const svg = $(`svg[data-plot="${name}"]`);
   const W = 420, H = 170, L = 46, R = 8, T = 8, B = 20;
   let max = 0;
   for (const l of lines) for (const v of l.values) if (v !== null && v > max) max = v;
-  max = niceMax(max);
+  max = niceMax(Math.max(max, minMax));
   const t0 = t.length > 0 ? t[0] : 0, t1 = t.length > 1 ? t[t.length - 1] : t0 + 1;
   const x = (ms) => L + ((ms - t0) / Math.max(1, t1 - t0)) * (W - L - R);
   const y = (v) => T + (1 - v / max) * (H - T - B);
@@ -224,7 +224,7 @@ function renderPlots(series, pods) {
   const num = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2).replace(/\.?0+$/, '') || '0');
   plot('proposals', t, perPod(series.proposalsPerSec), num);
   plot('latency', t, Object.entries(LAT_COLORS).map(([k, c]) => ({ name: k === 'walP99' ? 'WAL fsync p99' : k, color: c, values: series.latencyMs[k] })), num);
-  plot('leader', t, [{ name: 'changes', color: '#6b4fbb', values: series.leaderChanges }], (v) => v.toFixed(0));
+  plot('leader', t, [{ name: 'changes', color: '#6b4fbb', values: series.leaderChanges }], (v) => v.toFixed(0), 4);
   plot('dbsize', t, perPod(series.dbBytes), bytes);
 }
 
