@@ -63,6 +63,8 @@ export interface MemberOptions {
   readonly quotaBackendBytes: number;
   /** --experimental-watch-progress-notify-interval; 0 = off. */
   readonly watchProgressNotifyMs: number;
+  /** --strict-reconfig-check. */
+  readonly strictReconfigCheck: boolean;
 }
 
 interface Waiter {
@@ -421,6 +423,10 @@ export class RaftMember {
       out[i] = { ...m, snapshot: { metadata: m.snapshot.metadata, data: StateMachine.withV3(m.snapshot.data, this.sm.v3) } };
     }
     return out ?? messages;
+  }
+
+  get strictReconfigCheck(): boolean {
+    return this.opts.strictReconfigCheck;
   }
 
   pendingProposals(): number {

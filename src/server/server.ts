@@ -72,6 +72,7 @@ export class TsetcdServer {
         logger: this.log,
         quotaBackendBytes: cfg.quotaBackendBytes,
         watchProgressNotifyMs: cfg.experimentalWatchProgressNotifyIntervalMs,
+        strictReconfigCheck: cfg.strictReconfigCheck,
       },
       storage: b.storage,
       wal: b.durable,
@@ -95,6 +96,11 @@ export class TsetcdServer {
       onMessage: (m) => this.member.step(m),
       onUnreachable: (id) => this.member.node.reportUnreachable(id),
       onSnapshotStatus: (id, failed) => this.member.node.reportSnapshot(id, failed),
+      isRemoved: (id) => this.member.sm.membership.isRemoved(id),
+      onRemoved: (by) => {
+        this.log.warn({ 'local-member-id': b.meta.memberId, 'refused-by': by }, 'the member has been permanently removed from the cluster');
+        void this.stop().then(() => this.finish(0));
+      },
       dial: tlsPeerDialer(this.peerTls),
       createServer: tlsPeerServerFactory(this.peerTls, peerServerFactory(this.peerHttp), { route: peerSocketRouter(this.peerHttp), onReject }),
     });
@@ -124,6 +130,7 @@ export class TsetcdServer {
       this.member,
       { token: cfg.initialClusterToken, quotaBackendBytes: cfg.quotaBackendBytes, maxTxnOps: cfg.maxTxnOps },
       { forward: (op, args) => this.forwardToLeader(op, args) },
+      () => this.transport,
     );
     this.grpc = createGrpcServer(this.v3, {
       maxRequestBytes: cfg.maxRequestBytes,

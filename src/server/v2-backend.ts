@@ -8,6 +8,7 @@ import type { RaftMember } from './member.js';
 import { formatId, memberIdOf } from '../api/config/index.js';
 import { encodeContext } from './command.js';
 import { ServerError } from './errors.js';
+import { mayAddMember, mayRemoveMember } from './reconfig.js';
 import type { PeerTransport } from '../api/peer/transport.js';
 import { V2AuthBackendImpl } from './v2-auth-backend.js';
 
@@ -64,7 +65,7 @@ export class MemberV2Backend implements V2Backend {
     for (const u of peerUrls) if (ms.hasPeerUrl(u) !== undefined) throw new ServerError('peerUrlExists');
     const id = formatId(memberIdOf(peerUrls.map((u) => new URL(u)), this.token, Math.floor(Date.now() / 1000)));
     if (ms.get(id) !== undefined) throw new ServerError('memberExists');
-    this.strictReconfigCheckAdd();
+    mayAddMember(this.m, this.transport(), false);
     await this.m.proposeConfChange({ type: 'addNode', nodeId: id, context: encodeContext({ peerUrls, name: '', isLearner: false }) });
     return { id, name: '', peerUrls, clientUrls: [] };
   }
@@ -73,6 +74,7 @@ export class MemberV2Backend implements V2Backend {
     const ms = this.m.sm.membership;
     if (ms.isRemoved(id)) throw new ServerError('memberRemoved');
     if (ms.get(id) === undefined) throw new ServerError('memberNotFound');
+    mayRemoveMember(this.m, this.transport(), id);
     await this.m.proposeConfChange({ type: 'removeNode', nodeId: id, context: new Uint8Array(0) });
   }
 
@@ -85,18 +87,6 @@ export class MemberV2Backend implements V2Backend {
       if (other !== undefined && other.id !== id) throw new ServerError('peerUrlExists');
     }
     await this.m.updatePeerUrls(id, peerUrls);
-  }
-
-  /** etcd's --strict-reconfig-check for adds: refuse when the members that are up would not be a
-   *  quorum of the grown cluster. */
-  private strictReconfigCheckAdd(): void {
-    const voters = this.m.members().filter((x) => !x.isLearner);
-    const t = this.transport();
-    let up = 1; // this member
-    const stats = t.stats();
-    for (const v of voters) if (v.id !== this.m.id && stats[v.id]?.connected === true) up++;
-    const quorumAfter = Math.floor((voters.length + 1) / 2) + 1;
-    if (up < quorumAfter) throw new ServerError('notStarted');
   }
 
   /** Peer traffic totals a second ago, for etcd's package and bandwidth rates. */

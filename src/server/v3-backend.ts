@@ -20,6 +20,8 @@ import { encodeContext } from './command.js';
 import { ServerError } from './errors.js';
 import { nowMs } from './clock.js';
 import type { Member } from './membership.js';
+import type { PeerTransport } from '../api/peer/transport.js';
+import { mayAddMember, mayRemoveMember } from './reconfig.js';
 
 export const SERVER_VERSION = '3.4.23';
 
@@ -54,6 +56,7 @@ function v3ErrorOf(err: unknown): unknown {
       case 'peerUrlExists': return new V3Error('peerURLExist');
       case 'memberNotFound': return new V3Error('memberNotFound');
       case 'memberRemoved': return new V3Error('memberNotFound');
+      case 'unhealthy': return new V3Error('unhealthy');
       default: return err;
     }
   }
@@ -70,6 +73,7 @@ export class MemberV3Backend implements V3Backend {
     private readonly m: RaftMember,
     private readonly opts: { token: string; quotaBackendBytes: number; maxTxnOps: number },
     private readonly leader: LeaderForwarder,
+    private readonly transport: () => PeerTransport,
   ) {}
 
   private get v3() {
@@ -342,6 +346,11 @@ export class MemberV3Backend implements V3Backend {
     const id = formatId(memberIdOf(urls, this.opts.token, Math.floor(nowMs() / 1000)));
     if (ms.get(id) !== undefined) throw new V3Error('memberExist');
     try {
+      mayAddMember(this.m, this.transport(), isLearner);
+    } catch (err) {
+      throw v3ErrorOf(err);
+    }
+    try {
       await this.m.proposeConfChange({ type: isLearner ? 'addLearner' : 'addNode', nodeId: id, context: encodeContext({ peerUrls: [...peerUrls], name: '', isLearner }) });
     } catch (err) {
       throw v3ErrorOf(err);
@@ -354,6 +363,7 @@ export class MemberV3Backend implements V3Backend {
     const hex = bigToHex(id);
     if (this.m.sm.membership.get(hex) === undefined) throw new V3Error('memberNotFound');
     try {
+      mayRemoveMember(this.m, this.transport(), hex);
       await this.m.proposeConfChange({ type: 'removeNode', nodeId: hex, context: new Uint8Array(0) });
     } catch (err) {
       throw v3ErrorOf(err);

@@ -38,7 +38,7 @@ export interface Handshake {
   readonly protocolVersion: number;
 }
 
-export type HandshakeRejectCode = 'clusterIdMismatch' | 'memberIdMismatch' | 'protocolVersion';
+export type HandshakeRejectCode = 'clusterIdMismatch' | 'memberIdMismatch' | 'protocolVersion' | 'memberRemoved';
 
 export interface HandshakeReply {
   readonly ok: boolean;

@@ -18,6 +18,9 @@ export interface InboundContext {
   readonly logger: PeerLogger;
   /** The handshake from `from` succeeded on `conn`. */
   accepted(conn: InboundConnection, from: NodeId): void;
+  /** Whether `id` was removed from the cluster for good: its connections are refused, which
+   *  tells it to stop (etcd answers such a member 410 Gone). */
+  isRemoved(id: NodeId): boolean;
   deliver(m: Message, frameBytes: number): void;
   /** A message whose `to` is not localId (or whose `from` is not the handshake's) was dropped. */
   misaddressed(): void;
@@ -126,6 +129,9 @@ export class InboundConnection {
     } else if (hs.clusterId !== this.ctx.clusterId) {
       code = 'clusterIdMismatch';
       reason = `cluster ID mismatch: local ${this.ctx.clusterId}, remote ${hs.clusterId}`;
+    } else if (this.ctx.isRemoved(hs.from)) {
+      code = 'memberRemoved';
+      reason = `member ${hs.from} has been permanently removed from the cluster`;
     } else if (hs.to !== this.ctx.localId) {
       code = 'memberIdMismatch';
       reason = `member ID mismatch: local ${this.ctx.localId}, requested ${hs.to}`;

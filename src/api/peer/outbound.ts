@@ -26,6 +26,8 @@ export interface OutboundContext {
   readonly dial: PeerDialer;
   reportUnreachable(peerId: NodeId): void;
   reportSnapshot(peerId: NodeId, failed: boolean): void;
+  /** A peer refused us because this member was removed from the cluster. */
+  removedFromCluster(byPeer: NodeId): void;
 }
 
 interface QueuedFrame {
@@ -245,6 +247,7 @@ export class OutboundPeer {
           remoteClusterId: reply.clusterId,
           reason: reply.reason,
         };
+        if (reply.code === 'memberRemoved') this.ctx.removedFromCluster(this.id);
         if (reply.code === 'clusterIdMismatch' || reply.clusterId !== this.ctx.clusterId) {
           this.ctx.logger.error(fields, 'request cluster ID mismatch');
         } else {

@@ -111,11 +111,15 @@ export class PeerTransport {
       dial: opts.dial ?? plainDialer,
       reportUnreachable: (id) => this.reportUnreachable(id),
       reportSnapshot: (id, failed) => this.reportSnapshot(id, failed),
+      removedFromCluster: (id) => {
+        if (!this.closed && opts.onRemoved) this.callback('onRemoved', () => opts.onRemoved!(id));
+      },
     };
     this.inboundCtx = {
       localId: this.localId,
       clusterId: this.clusterId,
       logger: this.logger,
+      isRemoved: (id) => opts.isRemoved?.(id) === true,
       accepted: (conn, from) => {
         // A peer that reconnects supersedes its older connection (which may be half-open).
         const old = this.inboundByPeer.get(from);

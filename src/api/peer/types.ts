@@ -69,6 +69,10 @@ export interface PeerTransportOptions {
   /** Deferred like onUnreachable, once per MsgSnap. A MsgSnap to the peer failed (failed = true: dropped, refused, or its connection broke
    *  before the receiver acked it) or was received and handed to raft (failed = false). */
   readonly onSnapshotStatus?: (peerId: NodeId, failed: boolean) => void;
+  /** Inbound: refuse connections from these (members removed from the cluster). */
+  readonly isRemoved?: (id: NodeId) => boolean;
+  /** Outbound: a peer refused us because we were removed from the cluster. */
+  onRemoved?: (byPeer: NodeId) => void;
   readonly dial?: PeerDialer;
   readonly createServer?: PeerServerFactory;
 }
