@@ -294,7 +294,7 @@ for (const impl of impls) {
       // without --once, keep-alive runs until killed and reports every renewal (every ttl/3)
       const ka = etcdctlBackground(['lease', 'keep-alive', id], { api: 3, endpoints: E });
       try {
-        const out = await ka.waitFor(/keepalived/, 10000);
+        const out = await ka.waitFor(/keepalived with TTL\(100\)\n$/, 10000);
         assert.match(out, new RegExp(`^(lease ${id} keepalived with TTL\\(100\\)\\n)+$`));
       } finally {
         await ka.kill();
@@ -467,7 +467,7 @@ for (const impl of impls) {
       await ok(['lock', 'mylock', '--', 'sh', '-c', 'echo "$ETCD_LOCK_KEY" | cut -d/ -f1'], 'mylock\n');
       const holder = etcdctlBackground(['lock', 'mylock'], { api: 3, endpoints: E });
       try {
-        const held = await holder.waitFor(/\n/, 10000);
+        const held = await holder.waitFor(/\n\n/, 10000); // the key, then an empty line
         assert.match(held, new RegExp(`^mylock/${HEX}\\n\\n$`));
         const second = ctl(['lock', 'mylock', 'echo', 'second']);
         await sleep(1000);
@@ -577,11 +577,12 @@ for (const impl of impls) {
       assert.equal(r.timedOut, false);
       // PASS lines read `PASS: Throughput is N writes/s`; on failure etcdctl prints
       // `FAIL: Throughput too low: ...`, `Slowest request took too long: ...` (no prefix), then FAIL.
-      assert.match(r.stdout, /^(PASS|FAIL): Throughput (is|too low)/m, r.stdout + r.stderr);
-      assert.match(r.stdout, /^(PASS: )?Slowest request took/m);
-      assert.match(r.stdout, /^(PASS: )?Stddev (is|too high)/m);
-      assert.match(r.stdout, /\n(PASS|FAIL)\n$/);
-      t.diagnostic(r.stdout.slice(r.stdout.lastIndexOf('\r') + 1).replace(/^[^\n]*\n/, '').trim().replace(/\n/g, ' | '));
+      const out = r.stdout.replace(/\r/g, '\n'); // the progress bar redraws with \r, then the report follows
+      assert.match(out, /^(PASS|FAIL): Throughput (is|too low)/m, r.stdout + r.stderr);
+      assert.match(out, /^(PASS: )?Slowest request took/m);
+      assert.match(out, /^(PASS: )?Stddev (is|too high)/m);
+      assert.match(out, /\n(PASS|FAIL)\n$/);
+      t.diagnostic(out.slice(out.search(/^(PASS|FAIL): Throughput/m)).trim().replace(/\n/g, ' | '));
       assert.ok(r.code === 0 || r.code === 1, `exit code ${r.code}`);
     });
   });
