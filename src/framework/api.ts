@@ -2,6 +2,7 @@
 // /v1/health, /v1/state, /v1/configurations), plus /v1/describe and /v1/update, which stand in
 // for Cosmos (package describe / update) in a local install.
 import Fastify, { type FastifyInstance } from 'fastify';
+import { registerDashboard } from './dashboard/index.js';
 import { planHttpStatus } from './plan.js';
 import { podIndex } from './pod.js';
 import type { Scheduler } from './scheduler.js';
@@ -104,6 +105,7 @@ export function buildApi(s: Scheduler, onShutdown: (killTasks: boolean) => void)
     onShutdown(req.body?.killTasks === true);
     return { message: 'shutting down' };
   });
+  registerDashboard(app, s);
   return app;
 }
 

@@ -4,25 +4,20 @@
 // member, see a member that stops answering reported on the page, and inspect a screenshot.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import pino from 'pino';
+import { spawn } from 'node:child_process';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { buildApi } from '../../src/framework/api.js';
-import { registerDashboard } from '../../src/framework/dashboard/index.js';
-import { resolveOptions } from '../../src/framework/options.js';
-import { initialState, Scheduler } from '../../src/framework/scheduler.js';
-import { saveState, servicePaths } from '../../src/framework/state.js';
 import { killStrays } from '../../src/framework/proc.js';
-import { httpReq, sleep } from './helpers.js';
+import { BIN, httpReq, sleep, type CliResult, type StateLike } from './helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const A = '127.0.0';
 const CLIENT = 27110;
 const PEER = 27111;
-const API = { host: `${A}.160`, port: 27120 };
+const API_PORT = 27120;
 const VIP = `${A}.170:${CLIENT}`;
 export const SCREENSHOT = process.env.TSETCD_DASHBOARD_SCREENSHOT ?? join(tmpdir(), 'tsetcd-dashboard.png');
 
@@ -83,6 +78,19 @@ function countColor(img: Image, box: { x: number; y: number; width: number; heig
   return n;
 }
 
+/** `tsetcd <args>` for the service under `home`; the scheduler it starts listens on API_PORT. */
+function cli(home: string, args: string[], timeoutMs = 60_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, TSETCD_HOME: home, TSETCD_SCHEDULER_PORT: String(API_PORT) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => { c.kill('SIGKILL'); reject(new Error(`tsetcd ${args.join(' ')}: timeout`)); }, timeoutMs);
+    c.on('exit', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout, stderr }); });
+  });
+}
+
 // ------------------------------------------------------------------ the page
 
 async function rowAttr(page: Page, pod: string, attr: string): Promise<string | null> {
@@ -111,27 +119,18 @@ test('dashboard: live cluster, deploy COMPLETE, replace through the page, unreac
   // Its own temp prefix: a sweep of other tests' tsetcd-fw-* homes must not take this one.
   const home = mkdtempSync(join(tmpdir(), 'tsetcd-dash-'));
   const profile = mkdtempSync(join(tmpdir(), 'tsetcd-chromium-'));
-  let s: Scheduler | undefined;
-  let app: ReturnType<typeof buildApi> | undefined;
   let ctx: BrowserContext | undefined;
   let stopped: number | undefined;
+  const root = join(home, 'etcd');
+  const state = (): StateLike => JSON.parse(readFileSync(join(root, 'scheduler', 'state.json'), 'utf8')) as StateLike;
   try {
-    // package install, in this process: the same state, scheduler and API `tsetcd scheduler run`
-    // builds, with the dashboard registered on the API's fastify app.
-    const user = { service: { vip_address: `${A}.170` }, node: { first_address: `${A}.171` }, etcd: { client_port: CLIENT, peer_port: PEER } };
-    const r = resolveOptions(user);
-    assert.ok(r.options !== undefined, r.errors.join('; '));
-    const p = servicePaths(home, 'etcd');
-    mkdirSync(p.schedulerDir, { recursive: true });
-    const st = initialState(user, r.options);
-    saveState(p, st);
-    s = new Scheduler(p, st, pino({ level: 'info' }, pino.destination({ dest: p.schedulerLog, mkdir: true, sync: true })));
-    app = buildApi(s, () => undefined);
-    registerDashboard(app, s, { scrapeIntervalMs: 500 });
-    registerDashboard(app, s); // a second wiring is harmless
-    await s.start();
-    await app.listen(API);
-    const base = `http://${API.host}:${API.port}`;
+    // package install, as a user runs it; the scheduler's API (and so the page) on a fixed port.
+    const opts = join(home, 'options.json');
+    writeFileSync(opts, JSON.stringify({ service: { vip_address: `${A}.170` }, node: { first_address: `${A}.171` }, etcd: { client_port: CLIENT, peer_port: PEER } }));
+    const inst = await cli(home, ['package', 'install', `--options=${opts}`]);
+    assert.equal(inst.code, 0, inst.stderr);
+    const base = (JSON.parse(readFileSync(join(root, 'scheduler', 'api.json'), 'utf8')) as { url: string }).url;
+    assert.equal(base, `http://127.0.0.1:${API_PORT}`);
     assert.equal((await httpReq(`${base}/dashboard`)).status, 302);
 
     ctx = await chromium.launchPersistentContext(profile, {
@@ -163,6 +162,12 @@ test('dashboard: live cluster, deploy COMPLETE, replace through the page, unreac
     for (let i = 0; i < 30; i++) await httpReq(`http://${VIP}/v2/keys/dash${i}`, { method: 'PUT', body: `value=${'x'.repeat(200)}`, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
     await waitPage(page, 'a proposals plot line', async () => (await page.locator('svg[data-plot="proposals"] polyline').count()) >= 3, 15_000);
 
+    // Plan verbs: pause and resume the deploy plan; the scheduler's answer shows on the page.
+    await page.locator('#plan-deploy button[data-verb="interrupt"]').click();
+    await waitPage(page, 'pause acknowledged', async () => (await page.locator('#messages').innerText()).includes('pause plan deploy: Received cmd: interrupt'), 10_000);
+    await page.locator('#plan-deploy button[data-verb="continue"]').click();
+    await waitPage(page, 'resume acknowledged', async () => (await page.locator('#messages').innerText()).includes('resume plan deploy: Received cmd: continue'), 10_000);
+
     // Replace etcd-1 through the page: confirmation first, then a new member in its place.
     const oldId = await rowAttr(page, 'etcd-1', 'data-member-id');
     assert.ok(oldId !== null && oldId !== '', 'etcd-1 shows its member id');
@@ -174,14 +179,14 @@ test('dashboard: live cluster, deploy COMPLETE, replace through the page, unreac
     assert.equal(await rowAttr(page, 'etcd-1', 'data-member-id'), oldId, 'cancel replaces nothing');
     await page.locator('button[data-verb="replace"][data-pod="etcd-1"]').click();
     await page.locator('#confirm button.confirm').click();
-    await waitPage(page, 'the replace accepted', async () => (await page.locator('.msg.info').innerText()).includes('replace etcd-1'), 10_000);
+    await waitPage(page, 'the replace accepted', async () => (await page.locator('#messages').innerText()).includes('replace etcd-1: accepted'), 10_000);
     await waitPage(page, 'etcd-1 back as a new member', async () => {
       const id = await rowAttr(page, 'etcd-1', 'data-member-id');
       return id !== null && id !== '' && id !== oldId && (await allHealthy(page));
     }, 90_000);
 
     // A member that stops answering (SIGSTOP) is reported on the page, and clears when it answers.
-    stopped = s.state.pods['etcd-2']!.task!.pid;
+    stopped = state().pods['etcd-2']!.task!.pid;
     process.kill(stopped, 'SIGSTOP');
     await waitPage(page, 'etcd-2 reported unreachable', async () => /etcd-2: member unreachable at http:\/\/127\.0\.0\.173:27110/.test(await page.locator('#messages').innerText()), 15_000);
     process.kill(stopped, 'SIGCONT');
@@ -220,13 +225,16 @@ test('dashboard: live cluster, deploy COMPLETE, replace through the page, unreac
     if (stopped !== undefined) try { process.kill(stopped, 'SIGCONT'); } catch { /* gone */ }
     await ctx?.close().catch(() => undefined);
     rmSync(profile, { recursive: true, force: true });
-    await s?.shutdown({ killTasks: true }).catch(() => undefined);
-    await app?.close().catch(() => undefined);
-    // Whatever is left of this service (by the pids its state recorded, then by owner tag).
-    for (const pid of [s?.state.vip?.pid, ...Object.values(s?.state.pods ?? {}).map((r) => r.task?.pid)]) {
+    // Uninstall, then whatever is left of this service: by recorded pid, then by owner tag.
+    await cli(home, ['package', 'uninstall', '--yes']).catch(() => undefined);
+    let st: StateLike | undefined;
+    try { st = state(); } catch { st = undefined; }
+    let api: number | undefined;
+    try { api = (JSON.parse(readFileSync(join(root, 'scheduler', 'api.json'), 'utf8')) as { pid: number }).pid; } catch { api = undefined; }
+    for (const pid of [api, st?.vip?.pid, ...Object.values(st?.pods ?? {}).map((r) => r.task?.pid)]) {
       if (pid !== undefined) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     }
-    await killStrays(`${join(home, 'etcd')}/`, undefined, true);
+    await killStrays(`${root}/`, undefined, true);
     if (process.env.TSETCD_FW_KEEP === undefined) rmSync(home, { recursive: true, force: true });
   }
 });

@@ -134,10 +134,8 @@ function renderService(s) {
 function renderPlans(plans) {
   $('#plan-list').innerHTML = plans.map((p) => {
     const b = p.body;
-    const paused = b.phases.some((ph) => ph.status === 'WAITING') || b.status === 'WAITING';
-    const verbs = p.verbs ? `<span class="buttons">${paused
-      ? `<button type="button" data-verb="continue" data-plan="${esc(p.name)}">resume</button>`
-      : `<button type="button" data-verb="interrupt" data-plan="${esc(p.name)}">pause</button>`}</span>` : '';
+    // Both, always: a plan paused while COMPLETE looks COMPLETE, and must still be resumable.
+    const verbs = p.verbs ? `<span class="buttons"><button type="button" data-verb="interrupt" data-plan="${esc(p.name)}">pause</button><button type="button" data-verb="continue" data-plan="${esc(p.name)}">resume</button></span>` : '';
     const phases = b.phases.length === 0 ? '<div class="phase empty">no steps (nothing to recover)</div>' : b.phases.map((ph) => `
       <div class="phase" data-phase="${esc(ph.name)}">
         <div class="phase-head"><span>${esc(ph.name)}</span><span class="strategy">${esc(ph.strategy)}</span>${badge(ph.status)}</div>
