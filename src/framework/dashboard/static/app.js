@@ -6,6 +6,7 @@ const POD_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc
 const LAT_COLORS = { p50: '#59a14f', p90: '#f28e2b', p99: '#e15759', walP99: '#4e79a7' };
 /** Messages kept on the page at once; older ones drop off. */
 const MESSAGES_MAX = 6;
+const INFO_MS = 30_000;
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
@@ -24,6 +25,8 @@ function message(kind, text, key) {
   el.innerHTML = `<span></span><button type="button" title="dismiss">×</button>`;
   el.querySelector('span').textContent = text;
   el.querySelector('button').onclick = () => el.remove();
+  // Acknowledgements go by themselves; errors stay until dismissed.
+  if (kind === 'info') setTimeout(() => el.remove(), INFO_MS);
   box.appendChild(el);
   while (box.children.length > MESSAGES_MAX) box.firstElementChild.remove();
 }
