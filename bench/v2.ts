@@ -84,7 +84,9 @@ interface Row {
 }
 
 async function benchImpl(impl: Impl, a: Args, basePort: number): Promise<Row[]> {
-  const c = await startCluster({ impl, size: 3, basePort, waitReadyTimeoutMs: 30000 });
+  // BENCH_EXTRA_FLAGS: extra member flags for both implementations (e.g. --unsafe-no-fsync for an experiment).
+  const extraFlags = (process.env.BENCH_EXTRA_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const c = await startCluster({ impl, size: 3, basePort, waitReadyTimeoutMs: 30000, extraFlags });
   const rows: Row[] = [];
   try {
     const leader = await c.waitLeader();

@@ -119,7 +119,8 @@ function hostPort(url: string): string {
 }
 
 async function benchImpl(impl: Impl, a: Args, basePort: number): Promise<{ rows: Row[]; mem: MemberMem[] }> {
-  const c: Cluster = await startCluster({ impl, size: 3, basePort, waitReadyTimeoutMs: 30000 });
+  const extraFlags = (process.env.BENCH_EXTRA_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const c: Cluster = await startCluster({ impl, size: 3, basePort, waitReadyTimeoutMs: 30000, extraFlags });
   const rows: Row[] = [];
   const mem: MemberMem[] = [];
   try {

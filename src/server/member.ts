@@ -65,6 +65,8 @@ export interface MemberOptions {
   readonly watchProgressNotifyMs: number;
   /** --strict-reconfig-check. */
   readonly strictReconfigCheck: boolean;
+  /** --unsafe-no-fsync: acknowledged writes may be lost on a crash. */
+  readonly unsafeNoFsync: boolean;
 }
 
 interface Waiter {
@@ -386,7 +388,8 @@ export class RaftMember {
     }
     if (rd.entries.length > 0 || rd.mustSync) {
       const t0 = performance.now();
-      await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
+      // --unsafe-no-fsync (etcd's hidden flag): write, but never wait for the disk.
+      await this.wal.save(rd.hardState, rd.entries, rd.mustSync && !this.opts.unsafeNoFsync);
       if (rd.mustSync) this.metrics?.observeWalFsync((performance.now() - t0) / 1000);
       if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
       if (rd.entries.length > 0) this.storage.append(rd.entries as Entry[]);

@@ -49,6 +49,7 @@ export class TsetcdServer {
   async start(): Promise<void> {
     const cfg = this.cfg;
     for (const f of cfg.ignored) this.log.warn({ flag: f }, 'flag accepted and ignored by tsetcd');
+    if (cfg.unsafeNoFsync) this.log.warn({}, '--unsafe-no-fsync: the WAL is not fsynced; a crash can lose acknowledged writes');
     // TLS material first: auto-TLS writes <data-dir>/fixtures, and joining needs peer TLS.
     this.peerTls = await loadTlsMaterial(cfg.peerTls, 'peer', {
       dataDir: cfg.dataDir,
@@ -73,6 +74,7 @@ export class TsetcdServer {
         quotaBackendBytes: cfg.quotaBackendBytes,
         watchProgressNotifyMs: cfg.experimentalWatchProgressNotifyIntervalMs,
         strictReconfigCheck: cfg.strictReconfigCheck,
+        unsafeNoFsync: cfg.unsafeNoFsync,
       },
       storage: b.storage,
       wal: b.durable,
