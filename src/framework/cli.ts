@@ -161,11 +161,12 @@ async function packageVerb(a: Args): Promise<number> {
       }
       mkdirSync(p.schedulerDir, { recursive: true });
       saveState(p, initialState(user, o));
-      await startScheduler(p, home, o.service.name);
+      const schedulerApi = await startScheduler(p, home, o.service.name);
       const vip = `${o.service.vip_address}:${o.etcd.client_port}`;
       const proto = o.etcd.tls_enabled ? 'https' : 'http';
       out(`Installing service '${o.service.name}': ${o.node.count} etcd pods, state under ${p.root}.`);
       out(`The VIP (load-balanced client address) is ${proto}://${vip}.`);
+      out(`Dashboard: ${schedulerApi.url}/dashboard/`);
       if (a.flags.has('wait')) {
         const ok = await waitDeploy(p, 300_000);
         out(ok ? 'Deploy plan COMPLETE.' : 'Deploy plan not complete yet: see tsetcd plan status deploy');
@@ -409,6 +410,10 @@ export async function frameworkMain(argv: string[]): Promise<void> {
         const r = await call(paths(a), 'GET', name === undefined ? '/v1/endpoints' : `/v1/endpoints/${name}`);
         if (r.status !== 200) { process.stderr.write(`${(r.json as { message?: string }).message ?? r.text}\n`); code = 1; break; }
         out(JSON.stringify(r.json, null, 2));
+        // The dashboard lives on the scheduler's own port; `endpoints` tells where (not in --json
+        // output, which stays the SDK's shape).
+        const api = schedulerAlive(paths(a));
+        if (name === undefined && !a.flags.has('json') && api !== undefined) out(`Dashboard: ${api.url}/dashboard/`);
         code = 0;
         break;
       }
