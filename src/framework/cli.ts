@@ -410,10 +410,10 @@ export async function frameworkMain(argv: string[]): Promise<void> {
         const r = await call(paths(a), 'GET', name === undefined ? '/v1/endpoints' : `/v1/endpoints/${name}`);
         if (r.status !== 200) { process.stderr.write(`${(r.json as { message?: string }).message ?? r.text}\n`); code = 1; break; }
         out(JSON.stringify(r.json, null, 2));
-        // The dashboard lives on the scheduler's own port; `endpoints` tells where (not in --json
-        // output, which stays the SDK's shape).
+        // The dashboard lives on the scheduler's own port; `endpoints` tells where, on stderr so
+        // that stdout stays the SDK's JSON for scripts.
         const api = schedulerAlive(paths(a));
-        if (name === undefined && !a.flags.has('json') && api !== undefined) out(`Dashboard: ${api.url}/dashboard/`);
+        if (name === undefined && api !== undefined) process.stderr.write(`Dashboard: ${api.url}/dashboard/\n`);
         code = 0;
         break;
       }
