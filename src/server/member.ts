@@ -361,12 +361,79 @@ export class RaftMember {
     }
   }
 
+  /** WAL saves a follower may have in flight while it goes on reading the log; past it the
+   *  Ready loop waits for the oldest (the WAL's own byte limit bounds memory too). */
+  static readonly FOLLOWER_SAVES_IN_FLIGHT_MAX = 32;
+  /** The latest WAL save issued (saves complete in issue order). */
+  private lastSave: Promise<void> = Promise.resolve();
+  /** The latest save that had to be durable (entries, term, vote): what a follower's messages
+   *  wait for. A commit-only hard state write need not hold them up. */
+  private lastSyncSave: Promise<void> = Promise.resolve();
+  private savesInFlight = 0;
+
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState !== undefined) this.onSoftState(rd.softState.lead, rd.softState.state);
     if (rd.hardState !== undefined) {
       this.term = rd.hardState.term;
       this.commitIndex = rd.hardState.commit;
     }
+    if (this.stateName !== 'leader' && rd.snapshot === undefined && !rd.committedEntries.some((e) => e.type === 'confChange')) {
+      this.handleFollowerReady(rd);
+      if (this.savesInFlight > RaftMember.FOLLOWER_SAVES_IN_FLIGHT_MAX) await this.lastSave;
+      if (rd.committedEntries.length > 0) await this.afterCommitted();
+      return;
+    }
+    // Leader (and the rare snapshot or membership Ready): strictly in order, as etcd/raft wants:
+    // persist, then apply. Earlier pipelined follower saves complete first.
+    await this.lastSave;
+    await this.handleReadyInOrder(rd);
+  }
+
+  /**
+   * A follower does not wait for its disk before reading on: the WAL write is issued, the
+   * entries go to raft's storage, and the Ready's messages (acknowledgements, votes) are sent
+   * only once every save issued so far is durable, so nothing unsynced is ever acknowledged.
+   * Committed entries are applied at once: the leader counted them committed only after its own
+   * fsync and a quorum's acknowledgements, so they are durable on a quorum already.
+   */
+  private handleFollowerReady(rd: Ready): void {
+    const messages = this.withV3Snapshots(rd.messages);
+    if (rd.entries.length > 0 || rd.hardState !== undefined) {
+      const sync = (rd.entries.length > 0 || rd.mustSync) && rd.mustSync && !this.opts.unsafeNoFsync;
+      const t0 = performance.now();
+      this.savesInFlight++;
+      this.lastSave = this.wal.save(rd.hardState, rd.entries, sync).then(
+        () => {
+          this.savesInFlight--;
+          if (sync) this.metrics?.observeWalFsync((performance.now() - t0) / 1000);
+        },
+        (err) => this.die(err as Error),
+      );
+      if (rd.entries.length > 0 || rd.mustSync) this.lastSyncSave = this.lastSave;
+      if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
+      if (rd.entries.length > 0) this.storage.append(rd.entries as Entry[]);
+    }
+    if (messages.length > 0) {
+      void this.lastSyncSave.then(() => {
+        if (!this.stopped) this.transport?.send(messages);
+      });
+    }
+    for (const rs of rd.readStates) this.readDone(Buffer.from(rs.context).toString(), rs.index);
+    if (rd.committedEntries.length > 0) {
+      for (const e of rd.committedEntries) this.applyEntry(e);
+      this.afterApply();
+    }
+  }
+
+  private async afterCommitted(): Promise<void> {
+    this.metrics?.setProposalsCommitted(this.commitIndex);
+    this.metrics?.setProposalsApplied(this.appliedIndex);
+    const wait = this.commitBackend();
+    if (wait !== undefined) await wait;
+    await this.maybeSnapshot();
+  }
+
+  private async handleReadyInOrder(rd: Ready): Promise<void> {
     const isLeader = this.stateName === 'leader';
     // The leader sends before its own fsync (etcd does): its disk write and the followers'
     // run in parallel; safety holds because the leader counts itself only once durable.
@@ -396,7 +463,7 @@ export class RaftMember {
     } else if (rd.hardState !== undefined) {
       // Only the commit index moved: etcd does not sync that, and neither need we wait for the
       // write. The WAL keeps call order; a failure stops the member.
-      this.wal.save(rd.hardState, [], false).catch((err) => this.die(err as Error));
+      this.lastSave = this.wal.save(rd.hardState, [], false).catch((err) => this.die(err as Error));
       this.storage.setHardState(rd.hardState);
     }
     if (!isLeader) this.transport?.send(messages);
@@ -406,13 +473,7 @@ export class RaftMember {
       for (let i = applied; i < committed.length; i++) this.applyEntry(committed[i]!);
       this.afterApply();
     }
-    if (committed.length > 0) {
-      this.metrics?.setProposalsCommitted(this.commitIndex);
-      this.metrics?.setProposalsApplied(this.appliedIndex);
-      const wait = this.commitBackend();
-      if (wait !== undefined) await wait;
-      await this.maybeSnapshot();
-    }
+    if (committed.length > 0) await this.afterCommitted();
   }
 
   /** A snapshot sent to a follower carries the v3 state too (a local snapshot does not: the
