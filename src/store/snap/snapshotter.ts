@@ -7,12 +7,11 @@
 // name is complete unless the disk damaged it afterwards; loadNewest verifies the checksum and
 // sets a damaged file aside as `.broken`, falling back to the next older one (what etcd does).
 import { mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
 import type { Snapshot, SnapshotMetadata } from '../../raft/types.js';
 import { crc32c } from '../wal/crc32c.js';
-import { fsyncDir } from '../wal/fsync.js';
+import { fsyncDir, writeAllAt } from '../wal/fsync.js';
 
 /** Largest snapshot data saved or loaded. The whole snapshot is held in one buffer on save and
  *  on load; save throws RangeError above it, load treats a larger file as broken. */
@@ -85,7 +84,7 @@ export class Snapshotter {
     const tmp = join(this.dir, `${name}.tmp`);
     const fh = await open(tmp, 'w');
     try {
-      await writeFully(fh, [header, meta, data]);
+      await writeAllAt(fh, [header, meta, data], 0, 'snap');
       await fh.sync();
     } catch (err) {
       await fh.close();
@@ -198,19 +197,3 @@ function toMetadata(v: unknown): SnapshotMetadata {
   return { index: o.index, term: o.term, confState: { voters: o.confState.voters, learners: o.confState.learners } };
 }
 
-async function writeFully(fh: FileHandle, bufs: Uint8Array[]): Promise<void> {
-  let position = 0;
-  let rest = bufs.filter((b) => b.length > 0);
-  while (rest.length > 0) {
-    const { bytesWritten } = await fh.writev(rest, position);
-    if (!(bytesWritten > 0)) throw new Error('snap: write made no progress');
-    position += bytesWritten;
-    let skip = bytesWritten;
-    let i = 0;
-    while (i < rest.length && skip >= rest[i]!.length) {
-      skip -= rest[i]!.length;
-      i++;
-    }
-    rest = i < rest.length ? [rest[i]!.subarray(skip), ...rest.slice(i + 1)] : [];
-  }
-}

@@ -1,6 +1,6 @@
 // Directory fsync: on Linux a rename, create or unlink is durable only once the directory itself
 // is fsynced. Used after creating a WAL segment, releasing segments and saving a snapshot file.
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 
 export async function fsyncDir(path: string): Promise<void> {
   const fh = await open(path, 'r');
@@ -9,4 +9,25 @@ export async function fsyncDir(path: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** Writes every buffer at `position` with pwritev, looping only if the kernel wrote less than
+ *  asked. Returns the number of write calls. Shared by the WAL and the snapshotter. */
+export async function writeAllAt(fh: FileHandle, bufs: readonly Uint8Array[], position: number, what: string): Promise<number> {
+  let calls = 0;
+  let rest = bufs.filter((b) => b.length > 0);
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, position);
+    calls++;
+    if (!(bytesWritten > 0)) throw new Error(`${what}: write made no progress at position ${position}`);
+    position += bytesWritten;
+    let skip = bytesWritten;
+    let i = 0;
+    while (i < rest.length && skip >= rest[i]!.length) {
+      skip -= rest[i]!.length;
+      i++;
+    }
+    rest = i < rest.length ? [rest[i]!.subarray(skip), ...rest.slice(i + 1)] : [];
+  }
+  return calls;
 }

@@ -13,7 +13,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, HardState } from '../../raft/types.js';
 import { WalClosedError, WalCorruptError, WalExistsError, WalFailedError } from './errors.js';
-import { fsyncDir } from './fsync.js';
+import { fsyncDir, writeAllAt } from './fsync.js';
 import { walDatasync, walWriteCheck } from './fault.js';
 import {
   ENTRY_BODY_FIXED_BYTES,
@@ -425,7 +425,7 @@ export class Wal {
       }
       if (bufs.length > 0) {
         walWriteCheck(groupBytes);
-        this.stats.writeCount += await writeAll(this.fh, bufs, this.segmentBytes);
+        this.stats.writeCount += await writeAllAt(this.fh, bufs, this.segmentBytes, 'wal');
         this.segmentBytes += groupBytes;
         this.unsynced = true;
         this.stats.bytesWritten += groupBytes;
@@ -597,26 +597,6 @@ function checkSequence(names: readonly SegmentName[]): void {
   }
 }
 
-/** One pwritev for the whole group; loops only if the kernel wrote less than asked. Returns
- *  the number of write calls. */
-async function writeAll(fh: FileHandle, bufs: Buffer[], position: number): Promise<number> {
-  let calls = 0;
-  let rest = bufs;
-  while (rest.length > 0) {
-    const { bytesWritten } = await fh.writev(rest, position);
-    calls++;
-    if (!(bytesWritten > 0)) throw new Error(`wal: write made no progress at position ${position}`);
-    position += bytesWritten;
-    let skip = bytesWritten;
-    let i = 0;
-    while (i < rest.length && skip >= rest[i]!.length) {
-      skip -= rest[i]!.length;
-      i++;
-    }
-    rest = i < rest.length ? [rest[i]!.subarray(skip), ...rest.slice(i + 1)] : [];
-  }
-  return calls;
-}
 
 /** Writes a segment's preamble under a temporary name, syncs it, renames it into place and
  *  syncs the directory: a segment file that has its name always has a whole header. */
@@ -624,7 +604,7 @@ async function createSegmentFile(dir: string, name: string, preamble: Buffer): P
   const tmp = join(dir, name + SEGMENT_TMP_SUFFIX);
   const fh = await open(tmp, 'w');
   try {
-    await writeAll(fh, [preamble], 0);
+    await writeAllAt(fh, [preamble], 0, 'wal');
     await fh.datasync();
     await rename(tmp, join(dir, name));
     await fsyncDir(dir);
