@@ -344,3 +344,16 @@ export function implsFromEnv(varName: string, dflt: 'etcd' | 'tsetcd' | 'both'):
 export function tsetcdAvailable(): boolean {
   return existsSync(join(repoRoot, 'dist', 'src', 'cli.js'));
 }
+
+/** Runs fn against a fresh cluster; a failure carries the members' log tails; the cluster is
+ *  destroyed whatever happens. */
+export async function withCluster(opts: StartOptions, fn: (c: Cluster) => Promise<void>, logLines = 15): Promise<void> {
+  const c = await startCluster(opts);
+  try {
+    await fn(c);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- member logs ---\n${c.logTails(logLines)}`);
+  } finally {
+    await c.destroy();
+  }
+}

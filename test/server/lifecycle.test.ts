@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { startCluster, implCommand, trackChild, getText, sleep, type Cluster } from '../harness/cluster.js';
+import { implCommand, trackChild, getText, sleep, withCluster } from '../harness/cluster.js';
 
 /** Runs tsetcd with the given flags until it exits (bounded); returns exit code and output. */
 function runToExit(args: string[], timeoutMs = 15000): Promise<{ code: number | null; out: string }> {
@@ -43,16 +43,6 @@ async function getValue(url: string, key: string): Promise<string | undefined> {
   return (JSON.parse(r.text) as { node: { value: string } }).node.value;
 }
 
-async function withCluster(opts: Parameters<typeof startCluster>[0], fn: (c: Cluster) => Promise<void>): Promise<void> {
-  const c = await startCluster(opts);
-  try {
-    await fn(c);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- member logs ---\n${c.logTails(20)}`);
-  } finally {
-    await c.destroy();
-  }
-}
 
 test('a data dir refuses a different cluster token and a different member entry', async () => {
   await withCluster({ impl: 'tsetcd', size: 1, basePort: 28000 }, async (c) => {

@@ -2,7 +2,7 @@
 // snapshots sent to followers and the leader's lease clock must get right, seen through etcdctl.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, sleep, type Cluster } from '../harness/cluster.js';
+import { sleep, withCluster, type Cluster } from '../harness/cluster.js';
 import { etcdctl } from '../harness/etcdctl.js';
 
 /** host:port, as etcdctl's endpoint commands need it (see the note at HashKV below). */
@@ -20,16 +20,6 @@ async function getJson(c: Cluster, i: number, key: string, extra: string[] = [])
   return JSON.parse(await ctl(c, i, ['get', key, '-w', 'json', ...extra]));
 }
 
-async function withCluster(opts: Parameters<typeof startCluster>[0], fn: (c: Cluster) => Promise<void>): Promise<void> {
-  const c = await startCluster(opts);
-  try {
-    await fn(c);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- member logs ---\n${c.logTails(12)}`);
-  } finally {
-    await c.destroy();
-  }
-}
 
 test('v3 writes survive kill -9 of every member; replay after restart applies nothing twice', async () => {
   await withCluster({ impl: 'tsetcd', size: 3, basePort: 28100 }, async (c) => {
