@@ -46,6 +46,11 @@ export interface RaftConfig {
   /** Seeded source in [0, 1). The core uses nothing else for randomness. */
   readonly random: () => number;
   readonly logger?: RaftLogger;
+  /** The leader counts its own copy of new entries toward commit only once the caller reports
+   *  them durable (RawNodeApi.reportPersisted), not when they are appended. This lets the caller
+   *  go on with later Readys while the leader's disk write is in flight (etcd 3.6's async storage
+   *  writes, for the leader's side). Off: the classic contract (persist before advance). */
+  readonly leaderCountsSelfWhenPersisted?: boolean;
   /** Test-only switches that break safety on purpose, to prove the simulator's checks can fail.
    *  Never set outside tests. */
   readonly testingBugs?: {
@@ -106,6 +111,8 @@ export interface RawNodeApi {
   transferLeader(transferee: NodeId): void;
   /** Tell raft a follower is unreachable / a snapshot send finished. */
   reportUnreachable(id: NodeId): void;
+  /** With leaderCountsSelfWhenPersisted: the log up to `index` (an entry of `term`) is durable. */
+  reportPersisted(index: number, term: number): void;
   reportSnapshot(id: NodeId, failed: boolean): void;
   hasReady(): boolean;
   ready(): Ready;

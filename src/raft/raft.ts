@@ -62,6 +62,8 @@ export class Raft {
   readonly random: () => number;
   readonly logger: RaftLogger;
   readonly voteIgnoresLog: boolean;
+  /** RaftConfig.leaderCountsSelfWhenPersisted. */
+  readonly countSelfWhenPersisted: boolean;
   readonly commitPreviousTermByCounting: boolean;
 
   constructor(c: RaftConfig) {
@@ -77,6 +79,7 @@ export class Raft {
     this.maxProposalBytes = c.maxProposalBytes ?? PROPOSAL_BYTES_MAX_DEFAULT;
     this.random = c.random;
     this.logger = c.logger ?? NOOP_LOGGER;
+    this.countSelfWhenPersisted = c.leaderCountsSelfWhenPersisted === true;
     this.voteIgnoresLog = c.testingBugs?.voteIgnoresLog === true;
     this.commitPreviousTermByCounting = c.testingBugs?.commitPreviousTermByCounting === true;
 
@@ -738,9 +741,24 @@ export class Raft {
     const ents: Entry[] = new Array<Entry>(es.length);
     for (let i = 0; i < es.length; i++) ents[i] = { term: this.term, index: li + 1 + i, type: es[i]!.type, data: es[i]!.data };
     const newLast = this.log.append(ents);
-    this.prs.progress.get(this.id)!.maybeUpdate(newLast);
-    if (this.maybeCommit()) this.releasePendingReadIndex();
+    // Classic mode: the leader's copy counts at once (the caller persists before advance).
+    // Otherwise it counts when reportPersisted says the disk has it.
+    if (!this.countSelfWhenPersisted) {
+      this.prs.progress.get(this.id)!.maybeUpdate(newLast);
+      if (this.maybeCommit()) this.releasePendingReadIndex();
+    }
     return true;
+  }
+
+  reportPersisted(index: number, term: number): void {
+    if (!this.countSelfWhenPersisted || this.state !== 'leader' || term !== this.term) return;
+    if (!(Number.isSafeInteger(index) && index >= 0) || index > this.log.lastIndex()) return;
+    const self = this.prs.progress.get(this.id);
+    if (self === undefined || !self.maybeUpdate(index)) return;
+    if (this.maybeCommit()) {
+      this.releasePendingReadIndex();
+      this.bcastAppend();
+    }
   }
 
   reduceUncommittedBytes(ents: readonly Entry[]): void {

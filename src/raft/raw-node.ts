@@ -96,6 +96,10 @@ export class RawNode implements RawNodeApi {
     this.r.reportUnreachable(id);
   }
 
+  reportPersisted(index: number, term: number): void {
+    this.r.reportPersisted(index, term);
+  }
+
   reportSnapshot(id: NodeId, failed: boolean): void {
     this.r.reportSnapshot(id, failed);
   }

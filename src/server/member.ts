@@ -153,6 +153,7 @@ export class RaftMember {
       maxInflightMsgs: 512,
       checkQuorum: true,
       preVote: args.opts.preVote,
+      leaderCountsSelfWhenPersisted: true,
       // raft's randomness only spreads election timeouts; a per-process seed is enough.
       random: () => {
         seed = (seed + 0x6d2b79f5) >>> 0;
@@ -361,9 +362,9 @@ export class RaftMember {
     }
   }
 
-  /** WAL saves a follower may have in flight while it goes on reading the log; past it the
-   *  Ready loop waits for the oldest (the WAL's own byte limit bounds memory too). */
-  static readonly FOLLOWER_SAVES_IN_FLIGHT_MAX = 32;
+  /** WAL saves a member may have in flight while it goes on reading the log; past it the
+   *  Ready loop waits for them (the WAL's own byte limit bounds memory too). */
+  static readonly SAVES_IN_FLIGHT_MAX = 32;
   /** The latest WAL save issued (saves complete in issue order). */
   private lastSave: Promise<void> = Promise.resolve();
   /** The latest save that had to be durable (entries, term, vote): what a follower's messages
@@ -377,35 +378,45 @@ export class RaftMember {
       this.term = rd.hardState.term;
       this.commitIndex = rd.hardState.commit;
     }
-    if (this.stateName !== 'leader' && rd.snapshot === undefined && !rd.committedEntries.some((e) => e.type === 'confChange')) {
-      this.handleFollowerReady(rd);
-      if (this.savesInFlight > RaftMember.FOLLOWER_SAVES_IN_FLIGHT_MAX) await this.lastSave;
+    if (rd.snapshot === undefined && !rd.committedEntries.some((e) => e.type === 'confChange')) {
+      this.handlePipelinedReady(rd);
+      if (this.savesInFlight > RaftMember.SAVES_IN_FLIGHT_MAX) await this.lastSave;
       if (rd.committedEntries.length > 0) await this.afterCommitted();
       return;
     }
-    // Leader (and the rare snapshot or membership Ready): strictly in order, as etcd/raft wants:
-    // persist, then apply. Earlier pipelined follower saves complete first.
+    // The rare snapshot or membership Ready: strictly in order (persist, then apply), after every
+    // pipelined save so far.
     await this.lastSave;
     await this.handleReadyInOrder(rd);
   }
 
   /**
-   * A follower does not wait for its disk before reading on: the WAL write is issued, the
-   * entries go to raft's storage, and the Ready's messages (acknowledgements, votes) are sent
-   * only once every save issued so far is durable, so nothing unsynced is ever acknowledged.
-   * Committed entries are applied at once: the leader counted them committed only after its own
-   * fsync and a quorum's acknowledgements, so they are durable on a quorum already.
+   * No member waits for its disk before reading on (etcd 3.6's async storage writes): the WAL
+   * write is issued and the entries go to raft's storage at once.
+   * - A follower's messages (acknowledgements, votes) go out only once every durable save so
+   *   far completed, so nothing unsynced is ever acknowledged.
+   * - The leader sends its appends at once (its followers write in parallel) and counts its own
+   *   copy toward commit only when the save completes (reportPersisted;
+   *   leaderCountsSelfWhenPersisted in raft).
+   * Committed entries are therefore durable on a quorum and are applied at once.
    */
-  private handleFollowerReady(rd: Ready): void {
+  private handlePipelinedReady(rd: Ready): void {
+    const isLeader = this.stateName === 'leader';
     const messages = this.withV3Snapshots(rd.messages);
+    if (isLeader && messages.length > 0) this.transport?.send(messages);
     if (rd.entries.length > 0 || rd.hardState !== undefined) {
       const sync = (rd.entries.length > 0 || rd.mustSync) && rd.mustSync && !this.opts.unsafeNoFsync;
       const t0 = performance.now();
       this.savesInFlight++;
+      const last = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1]! : undefined;
       this.lastSave = this.wal.save(rd.hardState, rd.entries, sync).then(
         () => {
           this.savesInFlight--;
           if (sync) this.metrics?.observeWalFsync((performance.now() - t0) / 1000);
+          if (last !== undefined && !this.stopped) {
+            this.node.reportPersisted(last.index, last.term);
+            this.schedule();
+          }
         },
         (err) => this.die(err as Error),
       );
@@ -413,7 +424,7 @@ export class RaftMember {
       if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
       if (rd.entries.length > 0) this.storage.append(rd.entries as Entry[]);
     }
-    if (messages.length > 0) {
+    if (!isLeader && messages.length > 0) {
       void this.lastSyncSave.then(() => {
         if (!this.stopped) this.transport?.send(messages);
       });
@@ -459,7 +470,11 @@ export class RaftMember {
       await this.wal.save(rd.hardState, rd.entries, rd.mustSync && !this.opts.unsafeNoFsync);
       if (rd.mustSync) this.metrics?.observeWalFsync((performance.now() - t0) / 1000);
       if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
-      if (rd.entries.length > 0) this.storage.append(rd.entries as Entry[]);
+      if (rd.entries.length > 0) {
+        this.storage.append(rd.entries as Entry[]);
+        const last = rd.entries[rd.entries.length - 1]!;
+        this.node.reportPersisted(last.index, last.term);
+      }
     } else if (rd.hardState !== undefined) {
       // Only the commit index moved: etcd does not sync that, and neither need we wait for the
       // write. The WAL keeps call order; a failure stops the member.
