@@ -139,6 +139,11 @@ for (const impl of impls) {
     const leader = await c.waitLeader();
     await putAcked(c, 'iso/k', 'old');
     const iso = (leader + 1) % 3; // a follower: it still has the data, so a stale answer is possible
+    // An acknowledged write is durable on a quorum, not necessarily applied on every follower
+    // yet: wait until this follower has it, so the stale local read below is well defined.
+    for (const end = Date.now() + 10000; Date.now() < end; await sleep(100)) {
+      if ((await getValue(c.members[iso]!.clientUrl, 'iso/k', false, 2000)).value === 'old') break;
+    }
     const others = [0, 1, 2].filter((i) => i !== iso);
     t.after(() => others.forEach((i) => c.resume(i)));
     for (const i of others) c.pause(i);
