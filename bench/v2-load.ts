@@ -1,5 +1,6 @@
 // The load generator of bench/v2.ts, run as its own process so it does not share a CPU budget
 // (event loop) with the parent. Input: one JSON argument. Output: one JSON line on stdout.
+import type { LoadResultBase } from './common.js';
 import http from 'node:http';
 
 export interface LoadConfig {
@@ -12,15 +13,7 @@ export interface LoadConfig {
   keyPrefix: string;
 }
 
-export interface LoadResult {
-  requests: number;
-  errors: number;
-  firstError?: string;
-  wallMs: number;
-  cpuUserMs: number;
-  cpuSystemMs: number;
-  latencyMsP50: number;
-  latencyMsP99: number;
+export interface LoadResult extends LoadResultBase {
 }
 
 async function run(cfg: LoadConfig): Promise<LoadResult> {

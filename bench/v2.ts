@@ -4,6 +4,7 @@
 // Each impl: a 3-member cluster (--enable-v2) on loopback; `set` = PUT of a 256-byte value over
 // --keys distinct keys, `get` = GET (default, non-quorum) of the same keys. The load generator
 // is a separate node process (keep-alive agent, maxSockets = clients); its CPU use is reported.
+import { eachFlag } from './common.js';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startCluster, trackChild, type Impl } from '../test/harness/cluster.js';
@@ -19,14 +20,7 @@ interface Args {
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { seconds: 10, clients: [1, 64], impls: ['tsetcd', 'etcd'], target: 'roundrobin', keys: 1000 };
-  for (let i = 0; i < argv.length; i++) {
-    const f = argv[i]!;
-    const v = argv[i + 1];
-    const need = (): string => {
-      if (v === undefined) throw new Error(`${f} needs a value`);
-      i++;
-      return v;
-    };
+  eachFlag(argv, (f, need) => {
     if (f === '--seconds') a.seconds = Number(need());
     else if (f === '--clients') a.clients = need().split(',').map(Number);
     else if (f === '--impl') {
@@ -35,7 +29,7 @@ function parseArgs(argv: string[]): Args {
     } else if (f === '--target') a.target = need() as Args['target'];
     else if (f === '--keys') a.keys = Number(need());
     else throw new Error(`unknown flag ${f}`);
-  }
+  });
   if (!(a.seconds > 0) || a.clients.some((c) => !(c >= 1)) || !(a.keys >= 1)) throw new Error('bad arguments');
   return a;
 }

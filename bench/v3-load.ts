@@ -3,6 +3,7 @@
 // Raw @grpc/grpc-js calls with tsetcd's own .proto files; every request is encoded once up
 // front and responses are not decoded (except a txn's `succeeded` and watch events), so the
 // generator spends its CPU on HTTP/2 framing, not on protobuf.
+import type { LoadResultBase } from './common.js';
 import * as grpc from '@grpc/grpc-js';
 import { type as pbType } from '../src/api/v3/proto.js';
 
@@ -21,15 +22,7 @@ export interface LoadConfig {
   clientsPerChannel: number;
 }
 
-export interface LoadResult {
-  requests: number;
-  errors: number;
-  firstError?: string;
-  wallMs: number;
-  cpuUserMs: number;
-  cpuSystemMs: number;
-  latencyMsP50: number;
-  latencyMsP99: number;
+export interface LoadResult extends LoadResultBase {
   channels: number;
   /** watch only: puts acknowledged by the one writer, events expected, events received. */
   writerPuts?: number;

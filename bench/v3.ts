@@ -12,6 +12,7 @@
 // The same for both implementations. The load generator is a separate node process (raw
 // grpc-js, requests encoded up front); its CPU use is reported. Each member's RSS (VmRSS) and
 // peak RSS (VmHWM) are read from /proc at the end of the impl's run.
+import { eachFlag } from './common.js';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -33,14 +34,7 @@ interface Args {
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { seconds: 5, clients: [1, 16, 64, 256], impls: ['tsetcd', 'etcd'], ops: [...ALL_OPS], keys: 10000, target: 'spread', clientsPerChannel: 16 };
-  for (let i = 0; i < argv.length; i++) {
-    const f = argv[i]!;
-    const v = argv[i + 1];
-    const need = (): string => {
-      if (v === undefined) throw new Error(`${f} needs a value`);
-      i++;
-      return v;
-    };
+  eachFlag(argv, (f, need) => {
     if (f === '--seconds') a.seconds = Number(need());
     else if (f === '--clients') a.clients = need().split(',').map(Number);
     else if (f === '--impl') {
@@ -58,7 +52,7 @@ function parseArgs(argv: string[]): Args {
       a.target = x;
     } else if (f === '--clients-per-conn') a.clientsPerChannel = Number(need());
     else throw new Error(`unknown flag ${f}`);
-  }
+  });
   if (!(a.seconds > 0) || a.clients.some((c) => !(c >= 1)) || !(a.keys >= 1) || !(a.clientsPerChannel >= 1)) throw new Error('bad arguments');
   return a;
 }
