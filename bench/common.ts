@@ -24,3 +24,14 @@ export interface LoadResultBase {
   latencyMsP50: number;
   latencyMsP99: number;
 }
+
+/** Runs a benchmark's main and exits with 0, or 1 and the error's message. */
+export function runMain(name: string, main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (e: Error) => {
+      process.stderr.write(`${name}: ${e.message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -4,7 +4,7 @@
 // Each impl: a 3-member cluster (--enable-v2) on loopback; `set` = PUT of a 256-byte value over
 // --keys distinct keys, `get` = GET (default, non-quorum) of the same keys. The load generator
 // is a separate node process (keep-alive agent, maxSockets = clients); its CPU use is reported.
-import { eachFlag } from './common.js';
+import { eachFlag, runMain } from './common.js';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startCluster, trackChild, type Impl } from '../test/harness/cluster.js';
@@ -126,10 +126,4 @@ async function main(): Promise<void> {
   if (rows.some((r) => r.loadCpu > 0.9)) process.stdout.write('note: the load generator used > 90% of one CPU in a phase marked SATURATED; its figures are a lower bound.\n');
 }
 
-main().then(
-  () => process.exit(0),
-  (e: Error) => {
-    process.stderr.write(`bench/v2: ${e.message}\n`);
-    process.exit(1);
-  },
-);
+runMain('bench/v2', main);

@@ -12,7 +12,7 @@
 // The same for both implementations. The load generator is a separate node process (raw
 // grpc-js, requests encoded up front); its CPU use is reported. Each member's RSS (VmRSS) and
 // peak RSS (VmHWM) are read from /proc at the end of the impl's run.
-import { eachFlag } from './common.js';
+import { eachFlag, runMain } from './common.js';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -208,10 +208,4 @@ async function main(): Promise<void> {
   if (rows.some((r) => r.loadCpu > 0.9)) process.stdout.write('note: the load generator used > 90% of one CPU in a phase marked SATURATED; its figures are a lower bound.\n');
 }
 
-main().then(
-  () => process.exit(0),
-  (e: Error) => {
-    process.stderr.write(`bench/v3: ${e.message}\n`);
-    process.exit(1);
-  },
-);
+runMain('bench/v3', main);

@@ -189,19 +189,9 @@ function chooseClientAlpn(arg: { protocols: string[] }): string | undefined {
   return undefined; // nothing we speak: the handshake fails with no_application_protocol
 }
 
-/** tls.createServer options for the client port. */
+/** tls.createServer options for the client port: the peer port's, plus ALPN (h2 or http/1.1). */
 export function clientServerTlsOptions(m: TlsMaterial): tls.TlsOptions {
-  return {
-    cert: m.certPem,
-    key: m.keyPem,
-    ca: m.caPem,
-    crl: m.crlPem,
-    requestCert: m.requireClientCert,
-    rejectUnauthorized: m.requireClientCert && m.verify,
-    minVersion: TLS_MIN_VERSION,
-    ALPNCallback: chooseClientAlpn,
-    handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
-  };
+  return { ...peerServerTlsOptions(m), ALPNCallback: chooseClientAlpn };
 }
 
 /**
