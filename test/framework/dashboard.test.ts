@@ -136,7 +136,7 @@ test('dashboard: live cluster, deploy COMPLETE, replace through the page, unreac
     ctx = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      viewport: { width: 1400, height: 1400 },
+      viewport: { width: 1400, height: 2000 },
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
     const page = ctx.pages()[0] ?? (await ctx.newPage());

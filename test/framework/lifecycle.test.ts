@@ -69,7 +69,8 @@ test('install, VIP, recovery, scheduler restart, replace, pause/resume, uninstal
     await svc.waitDeploy(10_000);
     await sleep(2500);
     assert.deepEqual([0, 1, 2].map((i) => svc.taskPid(`etcd-${i}`)), pidsBefore);
-    assert.ok(await clusterHealthy(svc, 3));
+    // One health sample can miss (a 1 s quorum read on a loaded machine); healthy within 20 s.
+    await svc.waitFor('cluster healthy after the scheduler restart', () => clusterHealthy(svc, 3), 20_000);
 
     // pod replace etcd-2 after its sandbox is destroyed: new member id, all data.
     rmSync(join(svc.root, 'pods', 'etcd-2'), { recursive: true, force: true });
