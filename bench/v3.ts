@@ -2,17 +2,20 @@
 // the machine being small).
 // Usage: node dist/bench/v3.js [--seconds 5] [--clients 1,16,64,256] [--impl both|etcd|tsetcd]
 //          [--ops put,range-linearizable,range-serializable,txn,watch] [--keys 10000]
-//          [--target spread|leader] [--clients-per-conn 16]
+//          [--target spread|leader] [--clients-per-conn 16] [--warmup 5]
 // Ops: put = Put of a 256-byte value over --keys keys; range-linearizable / range-serializable =
 // single-key Range of those keys (populated first); txn = If(mod_revision(k) > 0) Then(Put k);
 // watch = N watch streams on one prefix spread over the members, one writer putting under it
 // back to back; req/s is events delivered per second, p50/p99 the delay from put to event.
+// Warm-up: before an op's measured phases, --warmup seconds of the same op at the largest client
+// count, not measured (both implementations): what is compared is the steady state of a
+// long-running server, not the first seconds of V8's JIT compiling the hot paths.
 // Connections: one HTTP/2 connection per --clients-per-conn clients (at least one per member),
 // spread over the 3 members starting with the leader (--target spread), or all to the leader.
 // The same for both implementations. The load generator is a separate node process (raw
 // grpc-js, requests encoded up front); its CPU use is reported. Each member's RSS (VmRSS) and
 // peak RSS (VmHWM) are read from /proc at the end of the impl's run.
-import { eachFlag, runMain } from './common.js';
+import { eachFlag, membersCpuMs, runMain } from './common.js';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -30,10 +33,11 @@ interface Args {
   keys: number;
   target: 'spread' | 'leader';
   clientsPerChannel: number;
+  warmup: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { seconds: 5, clients: [1, 16, 64, 256], impls: ['tsetcd', 'etcd'], ops: [...ALL_OPS], keys: 10000, target: 'spread', clientsPerChannel: 16 };
+  const a: Args = { seconds: 5, clients: [1, 16, 64, 256], impls: ['tsetcd', 'etcd'], ops: [...ALL_OPS], keys: 10000, target: 'spread', clientsPerChannel: 16, warmup: 5 };
   eachFlag(argv, (f, need) => {
     if (f === '--seconds') a.seconds = Number(need());
     else if (f === '--clients') a.clients = need().split(',').map(Number);
@@ -53,7 +57,7 @@ function parseArgs(argv: string[]): Args {
     } else if (f === '--clients-per-conn') a.clientsPerChannel = Number(need());
     else throw new Error(`unknown flag ${f}`);
   });
-  if (!(a.seconds > 0) || a.clients.some((c) => !(c >= 1)) || !(a.keys >= 1) || !(a.clientsPerChannel >= 1)) throw new Error('bad arguments');
+  if (!(a.seconds > 0) || a.clients.some((c) => !(c >= 1)) || !(a.keys >= 1) || !(a.clientsPerChannel >= 1) || !(a.warmup >= 0)) throw new Error('bad arguments');
   return a;
 }
 
@@ -86,6 +90,8 @@ interface Row {
   p99: number;
   errors: number;
   loadCpu: number;
+  /** The three members' CPU time per request, in µs. */
+  memberCpuUs: number;
 }
 
 interface MemberMem {
@@ -131,20 +137,27 @@ async function benchImpl(impl: Impl, a: Args, basePort: number): Promise<{ rows:
         if (p.errors > 0) throw new Error(`populate: ${p.errors} errors (${p.firstError})`);
         populated = true;
       }
+      if (a.warmup > 0) {
+        const clients = Math.max(...a.clients);
+        await runLoad({ ...base, op, clients, seconds: a.warmup, ...(op === 'watch' ? { keyPrefix: 'bench/w/' } : {}) }, a.warmup + PHASE_SLACK_S).catch((e: Error) =>
+          process.stderr.write(`${impl} ${op} warm-up: ${e.message}\n`),
+        );
+      }
       for (const clients of a.clients) {
         const loadOp: LoadOp = op;
         const cfg: LoadConfig = { ...base, op: loadOp, clients, ...(op === 'watch' ? { keyPrefix: 'bench/w/' } : {}) };
         let r: LoadResult;
+        let cpuMs: number;
         try {
-          r = await runLoad(cfg, a.seconds + PHASE_SLACK_S);
+          ({ result: r, cpuMs } = await membersCpuMs(c.members.map((m) => m.pid), () => runLoad(cfg, a.seconds + PHASE_SLACK_S)));
         } catch (e) {
           process.stderr.write(`${impl} ${op} c=${clients}: ${(e as Error).message}\n`);
-          rows.push({ op, clients, impl, rps: NaN, p50: NaN, p99: NaN, errors: NaN, loadCpu: NaN });
+          rows.push({ op, clients, impl, rps: NaN, p50: NaN, p99: NaN, errors: NaN, loadCpu: NaN, memberCpuUs: NaN });
           continue;
         }
         const loadCpu = (r.cpuUserMs + r.cpuSystemMs) / r.wallMs;
         const rps = r.requests / (r.wallMs / 1000);
-        rows.push({ op, clients, impl, rps, p50: r.latencyMsP50, p99: r.latencyMsP99, errors: r.errors, loadCpu });
+        rows.push({ op, clients, impl, rps, p50: r.latencyMsP50, p99: r.latencyMsP99, errors: r.errors, loadCpu, memberCpuUs: (cpuMs * 1000) / r.requests });
         const watchNote = op === 'watch' ? `, writer ${(r.writerPuts! / (r.wallMs / 1000)).toFixed(0)} puts/s, events ${r.eventsReceived}/${r.eventsExpected}` : '';
         process.stderr.write(
           `${impl} ${op} c=${clients} (${r.channels} conns): ${rps.toFixed(0)} ${op === 'watch' ? 'events' : 'req'}/s${watchNote}, errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}, load-gen CPU ${(loadCpu * 100).toFixed(0)}%\n`,
@@ -178,9 +191,10 @@ async function main(): Promise<void> {
   const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : '-');
   const lines = [
     `v3 benchmark: 3 members each, ${a.target === 'leader' ? 'all connections to the leader' : `connections spread over the 3 members, leader first (writes to followers are forwarded)`}, ` +
-      `1 HTTP/2 conn per ${a.clientsPerChannel} clients, ${a.seconds} s per phase, ${a.keys} keys, 256-byte values`,
+      `1 HTTP/2 conn per ${a.clientsPerChannel} clients, ${a.seconds} s per phase after ${a.warmup} s of warm-up per op, ${a.keys} keys, 256-byte values`,
     'watch: req/s = events delivered/s to N watchers (one writer, to the leader), p50/p99 = put sent -> event received',
-    'op                 clients impl      req/s   p50 ms   p99 ms   errors  loadgen-CPU  tsetcd/etcd',
+    'member-CPU = the 3 members\' CPU time (user + system) per request, in µs',
+    'op                 clients impl      req/s   p50 ms   p99 ms   errors  member-CPU  loadgen-CPU  tsetcd/etcd',
   ];
   for (const op of a.ops) {
     for (const clients of a.clients) {
@@ -190,7 +204,7 @@ async function main(): Promise<void> {
         const sat = r.loadCpu > 0.9 ? ' SATURATED' : '';
         lines.push(
           `${r.op.padEnd(18)} ${String(r.clients).padStart(7)} ${r.impl.padEnd(7)} ${f(r.rps, 0).padStart(8)} ${f(r.p50, 2).padStart(8)} ${f(r.p99, 2).padStart(8)} ` +
-            `${String(r.errors).padStart(8)} ${(f(r.loadCpu * 100, 0) + '%').padStart(11)}${sat}  ${ratio}`,
+            `${String(r.errors).padStart(8)} ${(f(r.memberCpuUs, 0) + ' µs').padStart(11)} ${(f(r.loadCpu * 100, 0) + '%').padStart(11)}${sat}  ${ratio}`,
         );
       }
     }

@@ -97,6 +97,9 @@ export interface RawNodeApi {
   /** Propose application data. Throws ProposalDroppedError when there is no leader or a
    *  leader transfer is in progress, or when the batch is over the limits. */
   propose(data: Uint8Array): void;
+  /** Propose several entries as one batch: one append on the leader, one MsgApp per follower
+   *  (or one forwarded MsgProp). All or none: throws ProposalDroppedError as propose does. */
+  proposeBatch(datas: readonly Uint8Array[]): void;
   /** Propose a membership change. At most one may be pending (appended but not applied);
    *  a second is dropped (throws ProposalDroppedError). */
   proposeConfChange(cc: ConfChange): void;

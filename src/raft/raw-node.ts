@@ -52,6 +52,14 @@ export class RawNode implements RawNodeApi {
     if (reason !== undefined) throw new ProposalDroppedError(reason);
   }
 
+  proposeBatch(datas: readonly Uint8Array[]): void {
+    const reason = this.r.propose(
+      datas.map((data) => ({ type: 'normal' as const, data })),
+      this.r.id,
+    );
+    if (reason !== undefined) throw new ProposalDroppedError(reason);
+  }
+
   proposeConfChange(cc: ConfChange): void {
     const reason = this.r.propose([{ type: 'confChange', data: encodeConfChange(cc) }], this.r.id);
     if (reason !== undefined) throw new ProposalDroppedError(reason);

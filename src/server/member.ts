@@ -31,6 +31,10 @@ export const SNAPSHOT_CATCH_UP_ENTRIES = Number(process.env.TSETCD_SNAPSHOT_CATC
 export const PENDING_PROPOSALS_MAX = 100_000;
 /** Linearizable reads waiting for one ReadIndex round; beyond it they are refused. */
 export const PENDING_READS_MAX = 100_000;
+/** Most entries handed to raft in one proposal batch (raft's own limit is 4096). */
+export const PROPOSAL_BATCH_ENTRIES_MAX = 1024;
+/** Most bytes of entry data in one proposal batch (one larger proposal still goes alone). */
+export const PROPOSAL_BATCH_BYTES_MAX = 4 * 1024 * 1024;
 /** etcd's default backend quota (--quota-backend-bytes 0): 2 GiB. */
 export const DEFAULT_QUOTA_BACKEND_BYTES = 2 * 1024 * 1024 * 1024;
 
@@ -220,27 +224,57 @@ export class RaftMember {
    *  bounds them. Bounded by PENDING_PROPOSALS_MAX through the waiters map. */
   private readonly parked: Array<{ id: string; data: Uint8Array }> = [];
 
+  /** Proposals made in this event-loop turn, handed to raft as one batch when the Ready loop
+   *  runs: one append and one MsgApp per follower for all of them, not one each. */
+  private proposing: Array<{ id: string; data: Uint8Array }> = [];
+
   private proposeOrPark(id: string, data: Uint8Array): void {
     if (this.lead === '') {
       this.parked.push({ id, data });
       return;
     }
-    try {
-      this.node.propose(data);
-    } catch (err) {
-      if (!(err instanceof ProposalDroppedError)) {
-        const w = this.waiters.get(id);
-        this.waiters.delete(id);
-        if (w !== undefined) {
-          clearTimeout(w.timer);
-          w.reject(err);
-        }
-        return;
-      }
-      this.parked.push({ id, data });
-      return;
-    }
+    this.proposing.push({ id, data });
     this.schedule();
+  }
+
+  /** Hands the queued proposals to raft in batches of at most PROPOSAL_BATCH_ENTRIES_MAX entries
+   *  and PROPOSAL_BATCH_BYTES_MAX bytes. A batch raft drops (no leader, transfer in progress, too
+   *  much uncommitted) is parked for the next leader; any other refusal fails its proposals. */
+  private flushProposals(): void {
+    if (this.proposing.length === 0) return;
+    const all = this.proposing;
+    this.proposing = [];
+    let start = 0;
+    while (start < all.length) {
+      let end = start;
+      let bytes = 0;
+      while (end < all.length && end - start < PROPOSAL_BATCH_ENTRIES_MAX && (end === start || bytes + all[end]!.data.length <= PROPOSAL_BATCH_BYTES_MAX)) {
+        bytes += all[end]!.data.length;
+        end++;
+      }
+      const batch = all.slice(start, end);
+      start = end;
+      if (this.lead === '') {
+        this.parked.push(...batch);
+        continue;
+      }
+      try {
+        this.node.proposeBatch(batch.map((p) => p.data));
+      } catch (err) {
+        if (err instanceof ProposalDroppedError) {
+          this.parked.push(...batch);
+          continue;
+        }
+        for (const p of batch) {
+          const w = this.waiters.get(p.id);
+          this.waiters.delete(p.id);
+          if (w !== undefined) {
+            clearTimeout(w.timer);
+            w.reject(err);
+          }
+        }
+      }
+    }
   }
 
   private unpark(): void {
@@ -350,7 +384,9 @@ export class RaftMember {
     if (this.loopRunning || this.stopped) return;
     this.loopRunning = true;
     try {
-      while (!this.stopped && this.node.hasReady()) {
+      while (!this.stopped) {
+        this.flushProposals();
+        if (!this.node.hasReady()) break;
         const rd = this.node.ready();
         await this.handleReady(rd);
         this.node.advance(rd);
