@@ -55,6 +55,7 @@ function parseArgs(argv: string[]): Args {
       if (x !== 'spread' && x !== 'leader') throw new Error('--target is spread or leader');
       a.target = x;
     } else if (f === '--clients-per-conn') a.clientsPerChannel = Number(need());
+    else if (f === '--warmup') a.warmup = Number(need());
     else throw new Error(`unknown flag ${f}`);
   });
   if (!(a.seconds > 0) || a.clients.some((c) => !(c >= 1)) || !(a.keys >= 1) || !(a.clientsPerChannel >= 1) || !(a.warmup >= 0)) throw new Error('bad arguments');
