@@ -8,6 +8,8 @@ import type { Message, MsgApp, MsgHeartbeat, MsgSnap } from '../../src/raft/mess
 import { PEER_QUEUE_BYTES_MAX, PEER_QUEUE_MESSAGES_MAX } from '../../src/api/peer/transport.js';
 import { encodeFrame } from '../../src/api/peer/codec.js';
 import { FrameKind } from '../../src/api/peer/frame.js';
+import { encodeHotFrame } from '../../src/api/peer/hot-codec.js';
+import { PEER_PROTOCOL_VERSION } from '../../src/api/peer/types.js';
 import { app, closedWithin, heartbeat, member, rawConnect, stalledListener, waitFor, CLUSTER } from './helpers.js';
 
 const A = 'aaaaaaaaaaaaaaaa';
@@ -201,7 +203,7 @@ test('garbage and malformed frames close that connection; the listener keeps ser
     s2.write(Buffer.from([0, 0, 0, 0, 1, 2, 3]));
     await closedWithin(s2, 2000);
     // 3. A good handshake, then bytes that are not msgpack.
-    const hs = encodeFrame(FrameKind.handshake, { clusterId: CLUSTER, from: C, to: B, protocolVersion: 1 });
+    const hs = encodeFrame(FrameKind.handshake, { clusterId: CLUSTER, from: C, to: B, protocolVersion: PEER_PROTOCOL_VERSION });
     const s3 = await rawConnect(b.url);
     const bad = Buffer.from([0, 0, 0, 3, FrameKind.message, 0xc1, 0xc1]);
     s3.write(Buffer.concat([hs, bad]));
@@ -210,6 +212,13 @@ test('garbage and malformed frames close that connection; the listener keeps ser
     const s4 = await rawConnect(b.url);
     s4.write(Buffer.concat([hs, encodeFrame(FrameKind.message, { type: 'MsgApp', from: C, to: B, term: -1 })]));
     await closedWithin(s4, 2000);
+    // 4b. A good handshake, then a hot-message frame whose body is cut short.
+    const s4b = await rawConnect(b.url);
+    const hot = encodeHotFrame(heartbeat(C, B, 1) as never);
+    const cut = Buffer.from(hot.subarray(0, hot.length - 3));
+    cut.writeUInt32BE(cut.length - 4, 0);
+    s4b.write(Buffer.concat([hs, cut]));
+    await closedWithin(s4b, 2000);
     // 5. A message addressed to another member is dropped, the connection stays.
     const s5 = await rawConnect(b.url);
     s5.write(Buffer.concat([hs, encodeFrame(FrameKind.message, heartbeat(C, A, 1))]));
@@ -218,7 +227,7 @@ test('garbage and malformed frames close that connection; the listener keeps ser
     assert.deepEqual(b.got, []);
     assert.equal(s5.destroyed, false);
     s5.destroy();
-    assert.ok(b.logs.filter((l) => l.msg === 'closed inbound peer connection' && l.level === 'warn').length >= 4);
+    assert.ok(b.logs.filter((l) => l.msg === 'closed inbound peer connection' && l.level === 'warn').length >= 5);
 
     a.t.addPeer(B, [b.url]);
     a.t.send([heartbeat(A, B, 42)]);

@@ -1,6 +1,6 @@
 // The peer wire format: a stream of frames, each
 //
-//   [u32 big-endian length][u8 kind][msgpack body (length - 1 bytes)]
+//   [u32 big-endian length][u8 kind][body (length - 1 bytes): msgpack, or hot-codec.ts's layout]
 //
 // `length` counts the kind byte and the body, never the 4 length bytes themselves, and is at
 // least 1. The decoder below turns arbitrary TCP chunks back into frames in linear time: whole
@@ -36,6 +36,8 @@ export const FrameKind = {
   pong: 5,
   /** listener -> dialer: the oldest MsgSnap not yet acked was received and handed to raft */
   snapshotAck: 6,
+  /** dialer -> listener: one raft Message of the hot kinds, in hot-codec.ts's binary layout */
+  hotMessage: 7,
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 

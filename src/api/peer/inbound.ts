@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import type { Message } from '../../raft/message.js';
 import type { NodeId } from '../../raft/types.js';
+import { decodeHotBody } from './hot-codec.js';
 import { asHandshake, decodeBody, encodeFrame, messageProblem, type HandshakeRejectCode, type HandshakeReply } from './codec.js';
 import { FrameDecoder, FrameKind, FRAME_HEADER_BYTES, PEER_FRAME_BYTES_MAX, PEER_HANDSHAKE_FRAME_BYTES_MAX } from './frame.js';
 import { errorText } from './outbound.js';
@@ -78,6 +79,14 @@ export class InboundConnection {
 
   private onFrame(kind: number, body: Buffer, shared: boolean): boolean {
     if (this.done) return false;
+    if (kind === FrameKind.hotMessage && this.from !== null) {
+      const m = decodeHotBody(body, shared);
+      if (typeof m === 'string') {
+        this.close(`malformed message: ${m}`);
+        return false;
+      }
+      return this.onMessage(m, body.length);
+    }
     let value: unknown;
     try {
       value = decodeBody(body, shared);
@@ -93,18 +102,7 @@ export class InboundConnection {
           this.close(`malformed message: ${problem}`);
           return false;
         }
-        const m = value as Message;
-        if (m.to !== this.ctx.localId || m.from !== this.from) {
-          // debug, not warn: a confused peer could otherwise flood the log; it is counted.
-          this.ctx.logger.debug({ localMemberId: this.ctx.localId, remotePeerId: this.from, from: m.from, to: m.to, type: m.type }, 'dropped misaddressed message');
-          this.ctx.misaddressed();
-          return true;
-        }
-        this.ctx.deliver(m, body.length + FRAME_HEADER_BYTES);
-        // The ack says the snapshot was received whole and handed to raft; the dialer turns it
-        // into onSnapshotStatus(peer, false).
-        if (m.type === 'MsgSnap' && !this.done) this.socket.write(encodeFrame(FrameKind.snapshotAck, null));
-        return !this.done;
+        return this.onMessage(value as Message, body.length);
       }
       case FrameKind.ping:
         this.socket.write(encodeFrame(FrameKind.pong, value));
@@ -113,6 +111,20 @@ export class InboundConnection {
         this.close(`unexpected frame kind ${kind}`);
         return false;
     }
+  }
+
+  private onMessage(m: Message, bodyBytes: number): boolean {
+    if (m.to !== this.ctx.localId || m.from !== this.from) {
+      // debug, not warn: a confused peer could otherwise flood the log; it is counted.
+      this.ctx.logger.debug({ localMemberId: this.ctx.localId, remotePeerId: this.from, from: m.from, to: m.to, type: m.type }, 'dropped misaddressed message');
+      this.ctx.misaddressed();
+      return true;
+    }
+    this.ctx.deliver(m, bodyBytes + FRAME_HEADER_BYTES);
+    // The ack says the snapshot was received whole and handed to raft; the dialer turns it
+    // into onSnapshotStatus(peer, false).
+    if (m.type === 'MsgSnap' && !this.done) this.socket.write(encodeFrame(FrameKind.snapshotAck, null));
+    return !this.done;
   }
 
   private onHandshake(kind: number, value: unknown): boolean {

@@ -11,6 +11,7 @@ import net from 'node:net';
 import type { Message } from '../../raft/message.js';
 import type { NodeId } from '../../raft/types.js';
 import { encodeFrame } from './codec.js';
+import { encodeHotFrame, isHot } from './hot-codec.js';
 import { FrameKind, FRAME_LENGTH_BYTES, PEER_FRAME_BYTES_MAX } from './frame.js';
 import { InboundConnection, type InboundContext } from './inbound.js';
 import { errorText, OutboundPeer, type OutboundContext } from './outbound.js';
@@ -226,7 +227,7 @@ export class PeerTransport {
         peer.drop(snapshot);
         continue;
       }
-      const frame = encodeFrame(FrameKind.message, m);
+      const frame = isHot(m) ? encodeHotFrame(m) : encodeFrame(FrameKind.message, m);
       if (frame.length - FRAME_LENGTH_BYTES > PEER_FRAME_BYTES_MAX) {
         this.logger.error({ localMemberId: this.localId, remotePeerId: m.to, type: m.type, bytes: frame.length }, 'message exceeds PEER_FRAME_BYTES_MAX; dropped');
         peer.drop(snapshot);

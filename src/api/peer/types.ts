@@ -4,7 +4,7 @@ import type { Message } from '../../raft/message.js';
 import type { NodeId } from '../../raft/types.js';
 
 /** Bumped on any incompatible change to frames or the handshake; a listener refuses others. */
-export const PEER_PROTOCOL_VERSION = 1;
+export const PEER_PROTOCOL_VERSION = 2;
 
 /** Outbound queue per peer, by count. At the limit a new message (other than MsgSnap) is
  *  dropped, counted in droppedMessages, and onUnreachable(peer) is reported: raft tolerates
