@@ -67,6 +67,9 @@ export function createGrpcServer(backend: V3Backend, opts: V3ApiOptions): GrpcSe
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     'grpc.max_send_message_length': -1,
+    // channelz (grpc's introspection service, which tsetcd does not serve) would otherwise
+    // track every call and message: a per-request cost for nothing.
+    'grpc.enable_channelz': 0,
     ...(opts.maxConcurrentStreams ? { 'grpc.max_concurrent_streams': opts.maxConcurrentStreams } : {}),
   });
   const unary = new Map<string, UnaryMethod>();
@@ -116,14 +119,38 @@ export function createGrpcServer(backend: V3Backend, opts: V3ApiOptions): GrpcSe
 
 function unaryImpl(b: V3Backend, opts: V3ApiOptions, m: UnaryMethod): grpc.handleUnaryCall<Wire, Wire> {
   return (call, callback) => {
-    const ac = new AbortController();
-    call.on('cancelled', () => ac.abort());
+    // The abort signal only matters to the few handlers that wait (lock, campaign): it is made
+    // when one asks for it, not for every call.
+    let ac: AbortController | undefined;
+    let cancelled = false;
+    let done = false;
+    call.on('cancelled', () => {
+      if (done) return;
+      cancelled = true;
+      ac?.abort();
+    });
+    const signal = (): AbortSignal => {
+      if (ac === undefined) {
+        ac = new AbortController();
+        if (cancelled) ac.abort();
+      }
+      return ac.signal;
+    };
     (async () => {
       const req = call.request;
       if ((req[SIZE as unknown as string] as number) > opts.maxRequestBytes) throw new V3Error('requestTooLarge');
       const auth = await prelude(b, call.metadata, m.learnerOk ? m.learnerOk(req) : false);
-      return m.handler(req, { auth, signal: ac.signal });
-    })().then((res) => callback(null, res), (err) => callback(toStatus(err)));
+      return m.handler(req, { auth, get signal() { return signal(); } });
+    })().then(
+      (res) => {
+        done = true;
+        callback(null, res);
+      },
+      (err) => {
+        done = true;
+        callback(toStatus(err));
+      },
+    );
   };
 }
 
