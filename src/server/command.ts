@@ -45,7 +45,10 @@ export function encodeCommand(cmd: Command): Uint8Array {
 }
 
 export function decodeCommand(data: Uint8Array): Command {
-  const v = packr.unpack(data) as Command;
+  // msgpackr caches a DataView as a property of the buffer it decodes: on a throwaway view,
+  // not on the entry's own data buffer, which the raft log keeps (a DataView and a property
+  // array per entry otherwise).
+  const v = packr.unpack(Buffer.from(data.buffer, data.byteOffset, data.byteLength)) as Command;
   if (v === null || typeof v !== 'object' || typeof (v as { t?: unknown }).t !== 'string' || typeof (v as { id?: unknown }).id !== 'string') {
     throw new Error('corrupt command in raft log: not a command object');
   }
