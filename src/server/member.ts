@@ -7,7 +7,7 @@ import type { MemoryStorage } from '../raft/storage.js';
 import type { Ready, RaftStatus } from '../raft/api.js';
 import { ProposalDroppedError } from '../raft/api.js';
 import type { ConfChange, ConfState, Entry, HardState, NodeId, Snapshot } from '../raft/types.js';
-import type { Message } from '../raft/message.js';
+import type { Message, MsgApp } from '../raft/message.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { decodeCommand, decodeContext, encodeCommand, encodeContext, type Command } from './command.js';
 import { StateMachine } from './apply.js';
@@ -438,7 +438,7 @@ export class RaftMember {
    */
   private handlePipelinedReady(rd: Ready): void {
     const isLeader = this.stateName === 'leader';
-    const messages = this.withV3Snapshots(rd.messages);
+    const messages = coalesceAppends(this.withV3Snapshots(rd.messages));
     if (isLeader && messages.length > 0) this.transport?.send(messages);
     if (rd.entries.length > 0 || rd.hardState !== undefined) {
       const sync = (rd.entries.length > 0 || rd.mustSync) && rd.mustSync && !this.opts.unsafeNoFsync;
@@ -484,7 +484,7 @@ export class RaftMember {
     const isLeader = this.stateName === 'leader';
     // The leader sends before its own fsync (etcd does): its disk write and the followers'
     // run in parallel; safety holds because the leader counts itself only once durable.
-    const messages = this.withV3Snapshots(rd.messages);
+    const messages = coalesceAppends(this.withV3Snapshots(rd.messages));
     if (isLeader) this.transport?.send(messages);
     // Committed entries that are already durable here are applied before this Ready's own
     // disk write, so replies do not wait for an fsync that does not concern them (etcd applies
@@ -853,3 +853,40 @@ export class RaftMember {
 }
 
 export { encodeContext };
+
+/**
+ * Drops a commit-only MsgApp (no entries) when the same batch holds another MsgApp to that peer
+ * in the same term, carrying the higher of the two commit indexes on the one kept. Under load a
+ * leader's Ready often has both (new proposals, and a commit that an ack just advanced): the
+ * follower then gets one message and sends one ack instead of two. Safe as raft goes: the kept
+ * message is one the leader could have sent had its commit advanced first (a follower commits
+ * min(commit, last new index)), and the dropped one is only a message lost.
+ */
+export function coalesceAppends(messages: readonly Message[]): readonly Message[] {
+  let apps = 0;
+  for (const m of messages) if (m.type === 'MsgApp') apps++;
+  if (apps < 2) return messages;
+  // Per peer: the index in `out` of its latest MsgApp, while nothing else went to that peer
+  // after it (messages to one peer keep their order).
+  const kept = new Map<string, number>();
+  const out: Message[] = [];
+  for (const m of messages) {
+    if (m.type !== 'MsgApp') {
+      kept.delete(m.to);
+      out.push(m);
+      continue;
+    }
+    const at = kept.get(m.to);
+    const prev = at === undefined ? undefined : (out[at] as MsgApp);
+    if (prev !== undefined && prev.term === m.term && m.entries.length === 0) {
+      if (m.commit > prev.commit) out[at!] = { ...prev, commit: m.commit };
+    } else if (prev !== undefined && prev.term === m.term && prev.entries.length === 0) {
+      // The earlier one was commit-only: this one takes its place.
+      out[at!] = m.commit >= prev.commit ? m : { ...m, commit: prev.commit };
+    } else {
+      kept.set(m.to, out.length);
+      out.push(m);
+    }
+  }
+  return out.length === messages.length ? messages : out;
+}
