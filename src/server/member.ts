@@ -708,6 +708,11 @@ export class RaftMember {
    *  BACKEND_BATCH_OPS_MAX writes does the loop wait, to bound memory. */
   private commitBackend(): Promise<void> | undefined {
     const be = this.sm.v3.backend;
+    // Nothing staged (v2 writes, v3 requests that changed nothing): the backend is unchanged, so
+    // its persisted consistent index may stay behind. Every entry after it then had no effect
+    // on the backend, and replaying it after a restart has none either; the next batch with
+    // changes carries the current index.
+    if (be.stagedOps() === 0) return undefined;
     const backlog = be.stagedOps() > BACKEND_BATCH_OPS_MAX;
     const t0 = performance.now();
     const p = be.commit().then(

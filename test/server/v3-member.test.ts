@@ -2,6 +2,7 @@
 // snapshots sent to followers and the leader's lease clock must get right, seen through etcdctl.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { sleep, withCluster, type Cluster } from '../harness/cluster.js';
 import { etcdctl } from '../harness/etcdctl.js';
 
@@ -39,6 +40,53 @@ test('v3 writes survive kill -9 of every member; replay after restart applies no
     const next = await getJson(c, 2, 'k');
     assert.equal(next.kvs![0]!.version, 31);
     assert.equal(next.header.revision, before.header.revision + 1);
+  });
+});
+
+test('v2 writes (no backend change) between v3 writes: kill -9 of every member and a restart over snapshots keep both states', async () => {
+  // v2 writes leave the backend untouched, so its persisted consistent index stays at the last
+  // v3 change while snapshots (every 20 entries here) move past it: replay must still rebuild
+  // the same v3 and v2 state on every member.
+  await withCluster({ impl: 'tsetcd', size: 3, basePort: 28180, snapshotCount: 20 }, async (c) => {
+    const v2put = async (i: number, v: string): Promise<void> => {
+      const r = await fetch(`${c.members[i % 3]!.clientUrl}/v2/keys/x`, { method: 'PUT', body: new URLSearchParams({ value: v }) });
+      assert.ok(r.status === 200 || r.status === 201, `v2 PUT: ${r.status}`);
+    };
+    await ctl(c, 0, ['put', 'a', '1']);
+    for (let i = 0; i < 60; i++) await v2put(i, `x${i}`);
+    await ctl(c, 1, ['put', 'a', '2']);
+    // A txn whose compare fails, with no else ops, changes nothing either.
+    await ctl(c, 2, ['txn'], 'value("a") = "nope"\n\nput a 3\n\n\n');
+    for (let i = 60; i < 90; i++) await v2put(i, `x${i}`);
+    // Then a v3 put that lands after every member's latest snapshot, so a restart replays it
+    // from the WAL and must skip it (the backend has it): v2 writes until the next snapshot is
+    // at least 5 entries away on every member.
+    const lastSnapshot = (i: number): number =>
+      Math.max(0, ...readFileSync(c.members[i]!.logFile, 'utf8').split('\n').filter((l) => l.includes('"saved snapshot"')).map((l) => Number(JSON.parse(l)['snapshot-index'])));
+    const raftIndex = async (): Promise<number> => JSON.parse(await ctl(c, 0, ['endpoint', 'status', '-w', 'json']))[0].Status.raftIndex as number;
+    let n = 90;
+    while ((await raftIndex()) - Math.min(lastSnapshot(0), lastSnapshot(1), lastSnapshot(2)) >= 15) {
+      assert.ok(n < 150, 'no snapshot point found');
+      await v2put(n, `x${n}`);
+      n++;
+    }
+    await ctl(c, 0, ['put', 'a', '3']);
+    await v2put(n, 'x-last');
+    const before = await getJson(c, 0, 'a', ['--consistency', 'l']);
+    for (let i = 0; i < 3; i++) await c.kill9(i);
+    for (let i = 0; i < 3; i++) c.spawnMember(i);
+    await c.waitReady('all', 20000);
+    const hashes = new Set<string>();
+    for (let i = 0; i < 3; i++) {
+      const after = await getJson(c, i, 'a', ['--consistency', 'l']);
+      assert.equal(after.kvs![0]!.version, 3, `member ${i}: each put applied once`);
+      assert.equal(Buffer.from(after.kvs![0]!.value, 'base64').toString(), '3', `member ${i}`);
+      assert.equal(after.header.revision, before.header.revision, `member ${i}`);
+      const r = await fetch(`${c.members[i]!.clientUrl}/v2/keys/x`);
+      assert.equal(((await r.json()) as { node: { value: string } }).node.value, 'x-last', `member ${i}`);
+      hashes.add(JSON.parse(await ctl(c, i, ['endpoint', 'hashkv', '-w', 'json']))[0].HashKV.hash);
+    }
+    assert.equal(hashes.size, 1, 'HashKV agrees across members');
   });
 });
 
