@@ -37,6 +37,8 @@ export function toStatus(err: unknown): grpc.ServiceError {
 
 function serializer(t: PbType): (v: Wire) => Buffer {
   return (v) => {
+    // Already encoded (the watch stream's shared-event fast path).
+    if (Buffer.isBuffer(v)) return v;
     const u = t.encode(v).finish();
     return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
   };
@@ -180,6 +182,11 @@ function watchImpl(b: V3Backend, opts: V3ApiOptions): grpc.handleBidiStreamingCa
         write: (res) => {
           if (ended) return true;
           call.write(res);
+          return call.writableLength < WATCH_STREAM_HIGH_WATER_BYTES;
+        },
+        writeEncoded: (bytes) => {
+          if (ended) return true;
+          call.write(bytes as unknown as Wire);
           return call.writableLength < WATCH_STREAM_HIGH_WATER_BYTES;
         },
         fail: (err) => end(err),

@@ -1,7 +1,8 @@
 // One client watch stream (gRPC Watch or the gateway's /v3/watch): turns WatchRequests into hub
 // calls and hub responses into WatchResponses with etcd's header, splitting a response into
 // fragments when the watcher asked for it and the response is larger than --max-request-bytes.
-import type { AuthInfo, V3Backend, WatchCreate, WatchHubResponse, WatchStream } from './backend.js';
+import type { AuthInfo, V3Backend, V3Header, WatchCreate, WatchHubResponse, WatchStream } from './backend.js';
+import type { MvccEvent } from '../../store/mvcc/types.js';
 import { big, bytes, eventWire, headerWire, long, num, type Wire } from './convert.js';
 import { type } from './proto.js';
 
@@ -9,12 +10,82 @@ import { type } from './proto.js';
 export const WATCH_PENDING_CREATES_MAX = 1024;
 
 const EventT = type('mvccpb.Event');
+const HeaderT = type('etcdserverpb.ResponseHeader');
+
+// ---- the events fast path ------------------------------------------------------------------
+// A put seen by N watchers is the same MvccEvent object in N responses (the hub shares them), so
+// each event is encoded once and the per-watcher response is assembled from bytes: the header
+// (cached per revision), the watch id, and the events. Field numbers from rpc.proto:
+// WatchResponse { ResponseHeader header = 1; int64 watch_id = 2; repeated mvccpb.Event events = 11 }.
+const TAG_HEADER = (1 << 3) | 2;
+const TAG_WATCH_ID = (2 << 3) | 0;
+const TAG_EVENTS = (11 << 3) | 2;
+const eventBytes = new WeakMap<MvccEvent, Uint8Array>();
+let lastHeader: { h: V3Header; revision: number; bytes: Uint8Array } | undefined;
+
+function varintBytes(n: number): number {
+  let k = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    k++;
+  }
+  return k;
+}
+
+function putVarint(b: Buffer, off: number, n: number): number {
+  while (n >= 0x80) {
+    b[off++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  b[off++] = n;
+  return off;
+}
+
+/** WatchResponse{header, watch_id, events} in protobuf form, as protobufjs would encode it. */
+export function encodedEventsResponse(h: V3Header, r: WatchHubResponse): Buffer {
+  if (lastHeader === undefined || lastHeader.revision !== r.revision || lastHeader.h.raftTerm !== h.raftTerm ||
+      lastHeader.h.clusterId !== h.clusterId || lastHeader.h.memberId !== h.memberId) {
+    lastHeader = { h, revision: r.revision, bytes: HeaderT.encode(headerWire(h, r.revision)).finish() };
+  }
+  const header = lastHeader.bytes;
+  const events: Uint8Array[] = new Array(r.events.length);
+  let bytes = 1 + varintBytes(header.length) + header.length + (r.watchId !== 0 ? 1 + varintBytes(r.watchId) : 0);
+  for (let i = 0; i < r.events.length; i++) {
+    const e = r.events[i]!;
+    let eb = eventBytes.get(e);
+    if (eb === undefined) {
+      eb = EventT.encode(eventWire(e)).finish();
+      eventBytes.set(e, eb);
+    }
+    events[i] = eb;
+    bytes += 1 + varintBytes(eb.length) + eb.length;
+  }
+  const out = Buffer.allocUnsafe(bytes);
+  out[0] = TAG_HEADER;
+  let off = putVarint(out, 1, header.length);
+  out.set(header, off);
+  off += header.length;
+  if (r.watchId !== 0) {
+    out[off++] = TAG_WATCH_ID;
+    off = putVarint(out, off, r.watchId);
+  }
+  for (const eb of events) {
+    out[off++] = TAG_EVENTS;
+    off = putVarint(out, off, eb.length);
+    out.set(eb, off);
+    off += eb.length;
+  }
+  if (off !== bytes) throw new Error(`watch: encoded ${off} of ${bytes} bytes`);
+  return out;
+}
 /** Per-response overhead besides events (header, ids, flags), for the fragment size estimate. */
 const RESPONSE_OVERHEAD_BYTES = 64;
 
 export interface WatchOutput {
   /** Returns false when the transport's buffer is above its high-water mark. */
   write(res: Wire): boolean;
+  /** A WatchResponse already in protobuf form (gRPC only; the gateway has no such path). */
+  writeEncoded?(bytes: Buffer): boolean;
   /** Ends the stream with an error (e.g. too many pending creates). */
   fail(err: Error): void;
 }
@@ -77,6 +148,10 @@ export class WatchSession {
       if (frag && !r.canceled && r.watchId >= 0) this.fragmentIds.add(r.watchId);
     }
     if (r.canceled) this.fragmentIds.delete(r.watchId);
+    if (this.out.writeEncoded !== undefined && r.events.length > 0 && !r.created && !r.canceled && !r.compactRevision && !r.cancelReason &&
+        r.watchId >= 0 && !(r.events.length > 1 && this.fragmentIds.has(r.watchId))) {
+      return this.out.writeEncoded(encodedEventsResponse(this.backend.header(), r));
+    }
     const header = headerWire(this.backend.header(), r.revision);
     const base: Wire = {
       header,

@@ -13,7 +13,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, HardState } from '../../raft/types.js';
 import { WalClosedError, WalCorruptError, WalExistsError, WalFailedError } from './errors.js';
-import { fsyncDir, writeAllAt } from './fsync.js';
+import { fsyncDir, writeAllAt, writeAllAtSync } from './fsync.js';
 import { walDatasync, walWriteCheck } from './fault.js';
 import {
   ENTRY_BODY_FIXED_BYTES,
@@ -50,6 +50,10 @@ export const walPendingBytesMaxDefault = 32 * 1024 * 1024;
 /** Saves per group: Linux's IOV_MAX, so a group is one pwritev. More waiting saves go in the
  *  next group, issued as soon as this one completes. */
 export const walWriteBuffersPerGroupMax = 1024;
+/** Groups up to this size are written on the event loop's thread (page cache only, tens of
+ *  microseconds) instead of through the thread pool; larger ones (catch-up bursts) go async so
+ *  a big write never stalls the loop. The fdatasync is always asynchronous. */
+export const walSyncWriteBytesMax = 256 * 1024;
 /** etcd's --max-wals default: segment files kept by releaseTo (0 = keep all). */
 export const walMaxWalsDefault = 5;
 
@@ -425,7 +429,9 @@ export class Wal {
       }
       if (bufs.length > 0) {
         walWriteCheck(groupBytes);
-        this.stats.writeCount += await writeAllAt(this.fh, bufs, this.segmentBytes, 'wal');
+        this.stats.writeCount += groupBytes <= walSyncWriteBytesMax
+          ? writeAllAtSync(this.fh.fd, bufs, this.segmentBytes, 'wal')
+          : await writeAllAt(this.fh, bufs, this.segmentBytes, 'wal');
         this.segmentBytes += groupBytes;
         this.unsynced = true;
         this.stats.bytesWritten += groupBytes;
