@@ -1,6 +1,7 @@
 // Raft messages: a discriminated union on `type`. Every message names its sender, receiver and
 // the sender's term (0 for local messages such as MsgProp on the proposing node). Messages are
-// plain data; the peer transport encodes them with msgpackr and treats them as opaque.
+// plain data; the peer transport encodes them (a fixed binary layout for the frequent kinds,
+// msgpack for the rest).
 import type { Entry, NodeId, Snapshot } from './types.js';
 
 interface Base {

@@ -1,5 +1,5 @@
 // The data the Raft core exchanges with the world. Everything here is plain data (numbers,
-// strings, Uint8Array, arrays, objects) so that msgpackr can put it on the wire or on disk as is.
+// strings, Uint8Array, arrays, objects), which the peer transport and the WAL encode as is.
 //
 // Member ids are 16-digit lower-case hex strings (etcd's uint64 ids printed with %016x).
 // Terms and indexes are JS numbers: 2^53 entries is more than any log will hold.

@@ -150,7 +150,26 @@ export async function boot(cfg: MemberConfig, log: Logger, peerTls?: TlsMaterial
     }
     storage.setHardState(hardState);
     if (entries.length > 0) storage.append(entries);
-    const sm = snap !== undefined ? StateMachine.recover(snap.data, nowMs, v3).sm : freshStateMachine(meta.clusterId, v3);
+    let sm: StateMachine;
+    if (snap === undefined) {
+      sm = freshStateMachine(meta.clusterId, v3);
+    } else {
+      const rec = StateMachine.recover(snap.data, nowMs, v3);
+      sm = rec.sm;
+      // A snapshot received from the leader carries the v3 state: if the member stopped before
+      // that state reached the backend, install it now (it is at or past the snapshot).
+      if (rec.v3Data !== undefined && v3.snapshotConsistentIndex(rec.v3Data) > v3.consistentIndex()) await v3.restore(rec.v3Data);
+      // Entries up to the snapshot are not replayed, so the backend must already hold their
+      // effects: a consistent index behind the snapshot means it lost writes the WAL no longer has.
+      if (v3.consistentIndex() < snap.metadata.index) {
+        await replay.wal.close();
+        await v3.close();
+        throw new BootError(
+          `the v3 backend in ${memberDir} is behind the newest snapshot (consistent index ${v3.consistentIndex()}, snapshot index ${snap.metadata.index}): ` +
+            'it lost writes the WAL no longer holds; refusing to start (restore the data dir, or remove this member and add it again)',
+        );
+      }
+    }
     const peers = new Map<string, string[]>();
     for (const m of sm.membership.list()) if (m.id !== meta.memberId) peers.set(m.id, [...m.peerUrls]);
     log.info(

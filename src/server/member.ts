@@ -242,7 +242,8 @@ export class RaftMember {
    *  much uncommitted) is parked for the next leader; any other refusal fails its proposals. */
   private flushProposals(): void {
     if (this.proposing.length === 0) return;
-    const all = this.proposing;
+    // A proposal whose waiter timed out meanwhile is not worth a log entry.
+    const all = this.proposing.filter((p) => this.waiters.has(p.id));
     this.proposing = [];
     let start = 0;
     while (start < all.length) {
@@ -711,7 +712,8 @@ export class RaftMember {
     // Nothing staged (v2 writes, v3 requests that changed nothing): the backend is unchanged, so
     // its persisted consistent index may stay behind. Every entry after it then had no effect
     // on the backend, and replaying it after a restart has none either; the next batch with
-    // changes carries the current index.
+    // changes carries the current index, and a snapshot commits it durably (maybeSnapshot), so
+    // at boot the index is never behind the snapshot.
     if (be.stagedOps() === 0) return undefined;
     const backlog = be.stagedOps() > BACKEND_BATCH_OPS_MAX;
     const t0 = performance.now();
@@ -738,6 +740,10 @@ export class RaftMember {
   private async maybeSnapshot(): Promise<void> {
     if (this.appliedIndex - this.snapshotIndex < this.opts.snapshotCount) return;
     const index = this.appliedIndex;
+    // The backend first, synced, with its consistent index (>= index): once the snapshot is
+    // saved, the entries up to it are never replayed into the backend again (etcd commits its
+    // backend before a snapshot for the same reason).
+    await this.sm.v3.backend.commitDurable();
     const snap = this.storage.createSnapshot(index, this.confState, this.sm.save());
     await this.wal.saveSnapshot(snap);
     this.snapshotIndex = index;

@@ -218,6 +218,11 @@ export class V3State {
 
   /** Replaces the state with a snapshot's; returns the snapshot's consistent index. Watchers of
    *  the old store end (the hub re-syncs or cancels them). */
+  /** The consistent index a v3 snapshot (from saveSnapshot) was taken at. */
+  snapshotConsistentIndex(data: Uint8Array): number {
+    return (packr.unpack(data) as V3SnapshotData).cindex;
+  }
+
   async restore(data: Uint8Array): Promise<number> {
     const d = packr.unpack(data) as V3SnapshotData;
     await this.backend.clearBucket('alarm');

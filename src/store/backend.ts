@@ -4,8 +4,9 @@
 // entries after the consistent index into the v3 stores (etcd's backend + cindex).
 //
 // Writes are staged in memory by the appliers (synchronously, in apply order) and committed as
-// one level batch per apply round. The WAL already holds the entries, so a batch lost in a crash
-// is re-applied from the log: the backend is not fsynced per batch.
+// level batches (one per apply round that staged something). The WAL still holds every entry
+// after the latest snapshot, so a batch lost in a crash is re-applied from the log: the backend
+// is not fsynced per batch, only before a snapshot lets the WAL go (commitDurable).
 import { Level } from 'level';
 import { stat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -106,6 +107,21 @@ export class Backend {
       return this.nextBatch;
     }
     return this.writeStaged();
+  }
+
+  /** Commits everything staged and makes it, with the consistent index, durable (level's
+   *  synced write flushes its log, and with it every batch before). The member calls this before
+   *  it saves a snapshot: entries up to the snapshot are no longer replayed from the WAL, so
+   *  their effects must be on disk, and the persisted consistent index at or past the snapshot. */
+  async commitDurable(): Promise<void> {
+    await this.commit();
+    await this.db.batch(
+      [
+        { type: 'put', key: bucketKey(META_BUCKET, CONSISTENT_INDEX_KEY), value: u64(this.cindex) },
+        { type: 'put', key: bucketKey(META_BUCKET, CONSISTENT_TERM_KEY), value: u64(this.cterm) },
+      ] as never,
+      { sync: true },
+    );
   }
 
   private writing: Promise<void> | undefined;

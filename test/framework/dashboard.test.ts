@@ -158,8 +158,13 @@ test('dashboard: live cluster, deploy COMPLETE, replace through the page, unreac
     assert.match(await page.locator('tr.pod-row[data-pod="etcd-0"] .raft').innerText(), /^\d+ \/ \d+$/);
     assert.equal(await page.locator('#conn').innerText(), 'live');
 
-    // Some writes through the VIP, so the plots have something to show.
-    for (let i = 0; i < 30; i++) await httpReq(`http://${VIP}/v2/keys/dash${i}`, { method: 'PUT', body: `value=${'x'.repeat(200)}`, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    // Some writes through the VIP, so the plots have something to show: v2 keys, and v3 puts
+    // through the JSON gateway (only v3 writes reach the backend whose commit latency is plotted).
+    for (let i = 0; i < 30; i++) {
+      await httpReq(`http://${VIP}/v2/keys/dash${i}`, { method: 'PUT', body: `value=${'x'.repeat(200)}`, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+      const kv = { key: Buffer.from(`dash${i}`).toString('base64'), value: Buffer.from('x'.repeat(200)).toString('base64') };
+      await httpReq(`http://${VIP}/v3/kv/put`, { method: 'POST', body: JSON.stringify(kv), headers: { 'Content-Type': 'application/json' } });
+    }
     await waitPage(page, 'a proposals plot line', async () => (await page.locator('svg[data-plot="proposals"] polyline').count()) >= 3, 15_000);
 
     // Plan verbs: pause and resume the deploy plan; the scheduler's answer shows on the page.

@@ -105,8 +105,10 @@ test('malformed bodies are refused with a reason, never thrown', () => {
   assert.match(bad((b) => b.writeDoubleBE(-1, termAt)), /term is not a non-negative integer/);
   assert.match(bad((b) => b.writeDoubleBE(NaN, termAt + 8)), /logTerm/);
   assert.match(bad((b) => b.writeDoubleBE(2 ** 60, termAt + 16)), /index/);
-  // An entry count the body cannot hold is refused before anything is allocated for it.
-  assert.match(bad((b) => b.writeUInt32BE(0xffffffff, termAt + 32)), /truncated/);
+  // An entry count over raft's limit, or more than the body can hold, is refused before anything
+  // is allocated for it.
+  assert.match(bad((b) => b.writeUInt32BE(0xffffffff, termAt + 32)), /over the limit/);
+  assert.match(bad((b) => b.writeUInt32BE(60000, termAt + 32)), /truncated/);
   // An entry type other than normal/confChange.
   assert.match(bad((b) => (b[termAt + 32 + 4 + 16] = 2)), /entry type 2/);
   // A reject flag other than 0/1.

@@ -17,10 +17,10 @@
 // anything that is not a non-negative one. Member ids are 16 hex digits (at most 255 bytes here).
 import type { Message, MsgApp, MsgAppResp, MsgHeartbeat, MsgHeartbeatResp, MsgProp } from '../../raft/message.js';
 import type { Entry } from '../../raft/types.js';
+import { MAX_ENTRIES_PER_MESSAGE } from '../../raft/limits.js';
 import { FRAME_HEADER_BYTES, FRAME_LENGTH_BYTES, FrameKind } from './frame.js';
 
 const TYPE_CODES = { MsgApp: 1, MsgAppResp: 2, MsgProp: 3, MsgHeartbeat: 4, MsgHeartbeatResp: 5 } as const;
-type HotType = keyof typeof TYPE_CODES;
 type HotMessage = MsgApp | MsgAppResp | MsgProp | MsgHeartbeat | MsgHeartbeatResp;
 
 /** Longest member id the layout carries (one length byte). */
@@ -29,11 +29,14 @@ const ID_BYTES_MAX = 255;
 const ENTRY_FIXED_BYTES = 8 + 8 + 1 + 4;
 
 export function isHot(m: Message): m is HotMessage {
-  return m.type in TYPE_CODES && m.from.length <= ID_BYTES_MAX && m.to.length <= ID_BYTES_MAX;
+  return Object.hasOwn(TYPE_CODES, m.type) && m.from.length <= ID_BYTES_MAX && m.to.length <= ID_BYTES_MAX;
 }
 
 /** The encoded entries block of the last MsgApp/MsgProp, reused when the next message carries
- *  the very same Entry objects (a Ready's MsgApp to each follower). */
+ *  the very same Entry objects (a Ready's MsgApp to each follower). Comparing the length and the
+ *  first and last objects suffices: a message's entries are a contiguous slice of raft's log,
+ *  whose Entry objects are immutable and unique per index (at most maxSizePerMsg stays alive
+ *  here between messages). */
 let lastEntries: readonly Entry[] | undefined;
 let lastBlock: Buffer | undefined;
 
@@ -172,9 +175,11 @@ class Reader {
 
 function readEntries(r: Reader, shared: boolean): Entry[] {
   const n = r.u32();
-  // Every entry takes at least ENTRY_FIXED_BYTES: a count the body cannot hold is refused
-  // before anything is allocated for it.
+  // raft's own limit, and every entry takes at least ENTRY_FIXED_BYTES: a count over either is
+  // refused before anything is allocated for it.
+  if (n > MAX_ENTRIES_PER_MESSAGE) throw new Malformed(`${n} entries is over the limit of ${MAX_ENTRIES_PER_MESSAGE}`);
   r.need(n * ENTRY_FIXED_BYTES);
+  if (n === 0) return [];
   // A frame that shares its chunk: copy the rest of the body once, into a buffer of its own (not
   // node's shared pool), so the entries (kept in the raft log) pin just this copy.
   let src = r.b.subarray(r.off);
@@ -240,9 +245,8 @@ export function decodeHotBody(body: Buffer, shared: boolean): Message | string {
     if (r.off !== body.length) return `${body.length - r.off} trailing bytes after ${m.type}`;
     return m;
   } catch (err) {
-    if (err instanceof Malformed) return err.message;
-    throw err;
+    // Malformed input, or anything else decoding it raised: the connection is closed, nothing
+    // reaches raft, and nothing is thrown into the socket's handler.
+    return err instanceof Error ? err.message : String(err);
   }
 }
-
-export type { HotType };

@@ -13,8 +13,8 @@ const EventT = type('mvccpb.Event');
 const HeaderT = type('etcdserverpb.ResponseHeader');
 
 // ---- the events fast path ------------------------------------------------------------------
-// A put seen by N watchers is the same MvccEvent object in N responses (the hub shares them), so
-// each event is encoded once and the per-watcher response is assembled from bytes: the header
+// A put seen by N synced watchers is the same MvccEvent object in N responses (the hub shares
+// them; catch-up events are made per watcher and gain nothing), so each event is encoded once and the per-watcher response is assembled from bytes: the header
 // (cached per revision), the watch id, and the events. Field numbers from rpc.proto:
 // WatchResponse { ResponseHeader header = 1; int64 watch_id = 2; repeated mvccpb.Event events = 11 }.
 const TAG_HEADER = (1 << 3) | 2;
