@@ -194,7 +194,7 @@ async function main(): Promise<void> {
     `v3 benchmark: 3 members each, ${a.target === 'leader' ? 'all connections to the leader' : `connections spread over the 3 members, leader first (writes to followers are forwarded)`}, ` +
       `1 HTTP/2 conn per ${a.clientsPerChannel} clients, ${a.seconds} s per phase after ${a.warmup} s of warm-up per op, ${a.keys} keys, 256-byte values`,
     'watch: req/s = events delivered/s to N watchers (one writer, to the leader), p50/p99 = put sent -> event received',
-    'member-CPU = the 3 members\' CPU time (user + system) per request, in µs',
+    'member-CPU = the 3 members\' CPU time (user + system) per request (for watch: per delivered event), in µs',
     'op                 clients impl      req/s   p50 ms   p99 ms   errors  member-CPU  loadgen-CPU  tsetcd/etcd',
   ];
   for (const op of a.ops) {
