@@ -124,7 +124,12 @@ async function waitDeploy(p: ServicePaths, timeoutMs: number): Promise<boolean> 
 }
 
 async function confirm(a: Args, question: string): Promise<boolean> {
-  if (a.flags.has('yes') || !process.stdin.isTTY) return true;
+  if (a.flags.has('yes')) return true;
+  // Nobody to ask: a destructive verb in a script must say --yes, never go ahead on its own.
+  if (!process.stdin.isTTY) {
+    process.stderr.write(`tsetcd: ${question} needs an answer, and stdin is not a terminal: pass --yes to confirm\n`);
+    return false;
+  }
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   const ans = await rl.question(`${question} [yes/no] `);
   rl.close();
@@ -387,8 +392,25 @@ async function runScheduler(p: ServicePaths): Promise<void> {
   process.on('SIGINT', () => shutdown(false));
 }
 
+/** What `tsetcd <verb> --help` prints; a verb never acts when asked for help. */
+const FRAMEWORK_USAGE = [
+  'usage: tsetcd <verb> ... [--name NAME] [--state-dir DIR]',
+  '  package install [--options=FILE] [--wait] | describe [--config] | uninstall [--yes]',
+  '  describe',
+  '  update start --options=FILE [--replace] | status [--json] | pause | resume | force-restart [phase [step]] | force-complete phase step',
+  '  plan list | status <plan> [--json] | pause|resume <plan> [phase] | force-restart <plan> [phase [step]] | force-complete <plan> <phase> <step> | start|stop <plan>',
+  '  pod list | status [pod] [--json] | info <pod> | restart <pod> | replace <pod>',
+  '  debug pod pause|resume <pod> | state [framework_id|properties|property <name>] | config target|target_id',
+  '  endpoints [name]',
+  '  scheduler run|start|stop [--name NAME] [--state-dir DIR]',
+].join('\n');
+
 export async function frameworkMain(argv: string[]): Promise<void> {
   const a = parseArgs(argv);
+  if (a.flags.has('help') || a.positional.includes('-h')) {
+    out(FRAMEWORK_USAGE);
+    process.exit(0);
+  }
   let code: number;
   try {
     const verb = a.positional[0];

@@ -144,7 +144,16 @@ test('install, VIP, recovery, scheduler restart, replace, pause/resume, uninstal
     });
     assert.equal(JSON.parse((await httpReq(`${url(2)}/v2/keys/k7`)).body).node.value, 'v7');
 
-    // uninstall: says what it deletes, stops everything, removes the data.
+    // uninstall: asking for help, or running without a terminal and without --yes, deletes
+    // nothing; with --yes it says what it deletes, stops everything, removes the data.
+    const help = await svc.cli(['package', 'uninstall', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /uninstall \[--yes\]/);
+    const unasked = await svc.cli(['package', 'uninstall']);
+    assert.equal(unasked.code, 1);
+    assert.match(unasked.stderr, /pass --yes to confirm/);
+    assert.ok(existsSync(svc.root), 'the data is still there');
+    assert.ok(await clusterHealthy(svc, 3), 'the cluster still serves');
     const pids = [svc.apiInfo().pid, svc.state().vip!.pid, ...[0, 1, 2].map((i) => svc.taskPid(`etcd-${i}`))];
     const un = await svc.ok(['package', 'uninstall', '--yes']);
     assert.match(un, /irretrievably deletes its data/);
