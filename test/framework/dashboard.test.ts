@@ -159,12 +159,17 @@ test('dashboard: live cluster, deploy COMPLETE, replace through the page, unreac
     assert.equal(await page.locator('#conn').innerText(), 'live');
 
     // Some writes through the VIP, so the plots have something to show: v2 keys, and v3 puts
-    // through the JSON gateway (only v3 writes reach the backend whose commit latency is plotted).
-    for (let i = 0; i < 30; i++) {
-      await httpReq(`http://${VIP}/v2/keys/dash${i}`, { method: 'PUT', body: `value=${'x'.repeat(200)}`, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
-      const kv = { key: Buffer.from(`dash${i}`).toString('base64'), value: Buffer.from('x'.repeat(200)).toString('base64') };
-      await httpReq(`http://${VIP}/v3/kv/put`, { method: 'POST', body: JSON.stringify(kv), headers: { 'Content-Type': 'application/json' } });
-    }
+    // through the JSON gateway (only v3 writes reach the backend whose commit latency is plotted),
+    // spread over several of the collector's 1 s rounds so that each latency line has points.
+    const writeSome = async (tag: string): Promise<void> => {
+      for (let i = 0; i < 30; i++) {
+        await httpReq(`http://${VIP}/v2/keys/dash${tag}${i}`, { method: 'PUT', body: `value=${'x'.repeat(200)}`, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+        const kv = { key: Buffer.from(`dash${tag}${i}`).toString('base64'), value: Buffer.from('x'.repeat(200)).toString('base64') };
+        await httpReq(`http://${VIP}/v3/kv/put`, { method: 'POST', body: JSON.stringify(kv), headers: { 'Content-Type': 'application/json' } });
+        await sleep(150);
+      }
+    };
+    await writeSome('a');
     await waitPage(page, 'a proposals plot line', async () => (await page.locator('svg[data-plot="proposals"] polyline').count()) >= 3, 15_000);
 
     // Plan verbs: pause and resume the deploy plan; the scheduler's answer shows on the page.
@@ -200,6 +205,8 @@ test('dashboard: live cluster, deploy COMPLETE, replace through the page, unreac
 
     // The screenshot, and what it shows.
     await waitPage(page, 'healthy again before the screenshot', () => allHealthy(page), 30_000);
+    await writeSome('b');
+    await sleep(1500);
     await page.locator('#options').evaluate((el) => { (el as unknown as { open: boolean }).open = false; });
     await page.evaluate('window.scrollTo(0, 0)');
     await sleep(600);
