@@ -115,7 +115,11 @@ export function snapshot(s: Scheduler, c: Collector): Snapshot {
     const alarms = [...(st?.errors ?? []), ...(round?.alarms ?? []).filter((a) => memberId !== null && a.memberId === memberId).map((a) => a.alarm)];
     const wantsMember = rec.goal === 'RUNNING' && rec.task?.kind === 'member';
     const error = sample?.error !== undefined && wantsMember ? sample.error : null;
-    if (error !== null && s.taskStatus(p) === 'RUNNING') errors.push(`${p}: member ${error}`);
+    // Reported while the member runs, and also once the scheduler's health check has marked it
+    // unhealthy (STARTING with no operation under way: alive, not answering), not while it is
+    // being started.
+    const status = s.taskStatus(p);
+    if (error !== null && (status === 'RUNNING' || (status === 'STARTING' && rt.busy === undefined))) errors.push(`${p}: member ${error}`);
     return {
       name: p,
       index: rec.index,
