@@ -266,14 +266,7 @@ export class RaftMember {
           this.parked.push(...batch);
           continue;
         }
-        for (const p of batch) {
-          const w = this.waiters.get(p.id);
-          this.waiters.delete(p.id);
-          if (w !== undefined) {
-            clearTimeout(w.timer);
-            w.reject(err);
-          }
-        }
+        for (const p of batch) this.takeWaiter(p.id)?.reject(err);
       }
     }
   }
@@ -442,7 +435,7 @@ export class RaftMember {
     const messages = coalesceAppends(this.withV3Snapshots(rd.messages));
     if (isLeader && messages.length > 0) this.transport?.send(messages);
     if (rd.entries.length > 0 || rd.hardState !== undefined) {
-      const sync = (rd.entries.length > 0 || rd.mustSync) && rd.mustSync && !this.opts.unsafeNoFsync;
+      const sync = rd.mustSync && !this.opts.unsafeNoFsync;
       const t0 = performance.now();
       this.savesInFlight++;
       const last = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1]! : undefined;
@@ -629,10 +622,8 @@ export class RaftMember {
           error = err;
         }
       }
-      const w = this.waiters.get(cmd.id);
+      const w = this.takeWaiter(cmd.id);
       if (w !== undefined) {
-        this.waiters.delete(cmd.id);
-        clearTimeout(w.timer);
         if (error !== undefined) w.reject(error);
         else w.resolve(result);
       }
@@ -671,13 +662,17 @@ export class RaftMember {
         throw new Error(`unknown conf change ${String(never)}`);
       }
     }
-    const key = `cc:${cc.type}:${cc.nodeId}`;
-    const w = this.waiters.get(key);
-    if (w !== undefined) {
-      this.waiters.delete(key);
-      clearTimeout(w.timer);
-      w.resolve(undefined);
-    }
+    this.takeWaiter(`cc:${cc.type}:${cc.nodeId}`)?.resolve(undefined);
+  }
+
+  /** The waiter of a proposal, removed and with its timeout cleared, for settling; undefined
+   *  if it timed out or was never made here. */
+  private takeWaiter(id: string): Waiter | undefined {
+    const w = this.waiters.get(id);
+    if (w === undefined) return undefined;
+    this.waiters.delete(id);
+    clearTimeout(w.timer);
+    return w;
   }
 
   /** A peer URL update goes through the log (not a raft conf change: raft does not know URLs),

@@ -115,13 +115,15 @@ export class Backend {
    *  their effects must be on disk, and the persisted consistent index at or past the snapshot. */
   async commitDurable(): Promise<void> {
     await this.commit();
-    await this.db.batch(
-      [
-        { type: 'put', key: bucketKey(META_BUCKET, CONSISTENT_INDEX_KEY), value: u64(this.cindex) },
-        { type: 'put', key: bucketKey(META_BUCKET, CONSISTENT_TERM_KEY), value: u64(this.cterm) },
-      ] as never,
-      { sync: true },
-    );
+    await this.db.batch(this.consistentIndexOps() as never, { sync: true });
+  }
+
+  /** The puts that record the consistent index and its term in the meta bucket. */
+  private consistentIndexOps(): Op[] {
+    return [
+      { type: 'put', key: bucketKey(META_BUCKET, CONSISTENT_INDEX_KEY), value: u64(this.cindex) },
+      { type: 'put', key: bucketKey(META_BUCKET, CONSISTENT_TERM_KEY), value: u64(this.cterm) },
+    ];
   }
 
   private writing: Promise<void> | undefined;
@@ -130,8 +132,7 @@ export class Backend {
   private writeStaged(): Promise<void> {
     const ops = this.ops;
     this.ops = [];
-    ops.push({ type: 'put', key: bucketKey(META_BUCKET, CONSISTENT_INDEX_KEY), value: u64(this.cindex) });
-    ops.push({ type: 'put', key: bucketKey(META_BUCKET, CONSISTENT_TERM_KEY), value: u64(this.cterm) });
+    ops.push(...this.consistentIndexOps());
     const p = this.db.batch(ops as never).finally(() => {
       if (this.writing === p) this.writing = undefined;
     });

@@ -12,6 +12,19 @@ export async function fsyncDir(path: string): Promise<void> {
   }
 }
 
+/** What is left of `bufs` after a write of `bytesWritten` bytes at `position` (the kernel may
+ *  write less than asked); a write that made no progress throws. */
+function unwritten(bufs: readonly Uint8Array[], bytesWritten: number, position: number, what: string): Uint8Array[] {
+  if (!(bytesWritten > 0)) throw new Error(`${what}: write made no progress at position ${position}`);
+  let skip = bytesWritten;
+  let i = 0;
+  while (i < bufs.length && skip >= bufs[i]!.length) {
+    skip -= bufs[i]!.length;
+    i++;
+  }
+  return i < bufs.length ? [bufs[i]!.subarray(skip), ...bufs.slice(i + 1)] : [];
+}
+
 /** Writes every buffer at `position` with pwritev, looping only if the kernel wrote less than
  *  asked. Returns the number of write calls. Shared by the WAL and the snapshotter. */
 export async function writeAllAt(fh: FileHandle, bufs: readonly Uint8Array[], position: number, what: string): Promise<number> {
@@ -20,15 +33,8 @@ export async function writeAllAt(fh: FileHandle, bufs: readonly Uint8Array[], po
   while (rest.length > 0) {
     const { bytesWritten } = await fh.writev(rest, position);
     calls++;
-    if (!(bytesWritten > 0)) throw new Error(`${what}: write made no progress at position ${position}`);
+    rest = unwritten(rest, bytesWritten, position, what);
     position += bytesWritten;
-    let skip = bytesWritten;
-    let i = 0;
-    while (i < rest.length && skip >= rest[i]!.length) {
-      skip -= rest[i]!.length;
-      i++;
-    }
-    rest = i < rest.length ? [rest[i]!.subarray(skip), ...rest.slice(i + 1)] : [];
   }
   return calls;
 }
@@ -42,15 +48,8 @@ export function writeAllAtSync(fd: number, bufs: readonly Uint8Array[], position
   while (rest.length > 0) {
     const bytesWritten = writevSync(fd, rest as NodeJS.ArrayBufferView[], position);
     calls++;
-    if (!(bytesWritten > 0)) throw new Error(`${what}: write made no progress at position ${position}`);
+    rest = unwritten(rest, bytesWritten, position, what);
     position += bytesWritten;
-    let skip = bytesWritten;
-    let i = 0;
-    while (i < rest.length && skip >= rest[i]!.length) {
-      skip -= rest[i]!.length;
-      i++;
-    }
-    rest = i < rest.length ? [rest[i]!.subarray(skip), ...rest.slice(i + 1)] : [];
   }
   return calls;
 }
