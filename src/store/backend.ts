@@ -37,6 +37,9 @@ function u64(n: number): Buffer {
 
 type Op = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
+/** Called as a batch starts; what it returns runs once that batch is written. */
+export type BatchListener = () => (() => void) | undefined;
+
 export class Backend {
   private ops: Op[] = [];
   private cindex = 0;
@@ -44,6 +47,7 @@ export class Backend {
   private committing: Promise<void> = Promise.resolve();
   /** Bytes written through this backend since open (a cheap size estimate between stats). */
   bytesWritten = 0;
+  private batchListener: BatchListener | undefined;
 
   private constructor(
     private readonly db: Db,
@@ -78,6 +82,17 @@ export class Backend {
   put(bucket: string, key: Uint8Array, value: Uint8Array): void {
     this.ops.push({ type: 'put', key: bucketKey(bucket, key), value: Buffer.from(value.buffer, value.byteOffset, value.byteLength) });
     this.bytesWritten += key.length + value.length;
+  }
+
+  /** A committed value, read on the calling thread (level's getSync): staged writes are not
+   *  seen. For the rare reads of history whose values were evicted from memory. */
+  getSync(bucket: string, key: Uint8Array): Buffer | undefined {
+    return this.db.getSync(bucketKey(bucket, key));
+  }
+
+  /** One listener, told about every batch: it learns what is in level once the batch is. */
+  onBatch(listener: BatchListener | undefined): void {
+    this.batchListener = listener;
   }
 
   del(bucket: string, key: Uint8Array): void {
@@ -133,9 +148,11 @@ export class Backend {
     const ops = this.ops;
     this.ops = [];
     ops.push(...this.consistentIndexOps());
+    const written = this.batchListener?.();
     const p = this.db.batch(ops as never).finally(() => {
       if (this.writing === p) this.writing = undefined;
     });
+    if (written !== undefined) void p.then(written, () => undefined);
     this.writing = p;
     this.committing = p.catch(() => undefined);
     return p;

@@ -12,6 +12,8 @@ export interface HashSource {
   currentRevision(): number;
   compactRevision(): number;
   logAt(i: number): StoredRev | undefined;
+  /** A history KeyValue with its value (an evicted one is loaded from the backend). */
+  fill(kv: KeyValue): KeyValue;
 }
 
 function isTombstone(r: StoredRev): boolean {
@@ -99,7 +101,7 @@ export function etcdHashKV(src: HashSource, revision: number): { hash: number; c
     if (r === undefined || r.main > rev) break;
     if (r.main <= compactRev && anyKept && !keptAt(r, rev)) continue;
     h = crc32c(h, revKey(r));
-    h = crc32c(h, marshalKeyValue(r.kv, isTombstone(r)));
+    h = crc32c(h, marshalKeyValue(src.fill(r.kv), isTombstone(r)));
   }
   return { hash: h, compactRevision: compactRev, revision: currentRev };
 }

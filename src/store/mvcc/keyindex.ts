@@ -2,14 +2,27 @@
 // in revision order. A tombstone (kv.version === 0) ends a generation; the next put starts a new
 // one with version 1. Compaction keeps, per key, only revisions after the compaction revision plus
 // the latest one at or before it (dropped too when that one is a tombstone).
+//
+// Only the newest revision of a key keeps its value in memory for good. A superseded revision's
+// value is evicted once the backend holds it (Mvcc.evict): its kv becomes an EvictedKv, the same
+// metadata with the value left on disk, and readers of history load it back (Mvcc.fill).
 import type { KeyValue } from './types.js';
 
-/** One stored revision of a key. Immutable once committed; kv objects are shared with readers. */
+/** The value of an evicted KeyValue: a marker compared by identity, never sent to anyone. */
+export const EVICTED: Buffer = Buffer.alloc(0);
+
+/** A superseded revision whose value is only in the backend, under (modRevision, sub). */
+export interface EvictedKv extends KeyValue {
+  readonly sub: number;
+}
+
+/** One stored revision of a key. Its KeyValue never changes, except that a superseded one may be
+ *  swapped for its EvictedKv; kv objects are shared with readers. */
 export interface StoredRev {
   readonly main: number;
   readonly sub: number;
   /** version 0 marks a tombstone: { key, modRevision: main }, everything else zero/empty. */
-  readonly kv: KeyValue;
+  kv: KeyValue;
   readonly ki: KeyIndex;
 }
 
@@ -42,7 +55,8 @@ export class KeyIndex {
     return hi;
   }
 
-  /** The KeyValue visible at revision rev, or undefined (absent or deleted then). */
+  /** The KeyValue visible at revision rev, or undefined (absent or deleted then); below the head
+   *  it may be an EvictedKv (Mvcc.fill loads its value). */
   at(rev: number): KeyValue | undefined {
     const i = this.indexAt(rev);
     if (i < 0) return undefined;
@@ -52,7 +66,7 @@ export class KeyIndex {
 
   /** The live KeyValue at revision r.main - 1: what the key held before r's whole write
    *  transaction (etcd reads a watch event's prev_kv at mod_revision - 1, so a key put and then
-   *  deleted in one txn reports the value from before the txn). */
+   *  deleted in one txn reports the value from before the txn). May be an EvictedKv. */
   prevOf(r: StoredRev): KeyValue | undefined {
     // A create event (PUT with create == mod revision) never carries a prev_kv in etcd, even
     // when the key existed before the txn that deleted and re-created it.

@@ -1,8 +1,11 @@
-// The v3 MVCC key-value store (etcd's mvcc + the KV part of its v3 applier), simplified: the whole
-// history since the last compaction lives in memory (key index AND values; reads never touch
-// disk) and every committed write transaction is staged into the level backend, which the member
-// commits once per apply round. Writes are synchronous and deterministic: members that apply the
-// same log hold the same state and the same Hash.
+// The v3 MVCC key-value store (etcd's mvcc + the KV part of its v3 applier). The key index of
+// the whole history since the last compaction lives in memory, with the value of each key's
+// newest revision; every committed write transaction is staged into the level backend, which the
+// member commits once per apply round. Once a batch is written, the values it made history are
+// evicted from memory (as etcd keeps values only in bbolt): reads at a past revision, watch
+// replays, prev_kv of old events, Hash and snapshots load them back with a synchronous level
+// read (fill). Writes only ever read the newest values, so they stay synchronous and
+// deterministic: members that apply the same log hold the same state and the same Hash.
 //
 // Revisions: the store starts at revision 1 (as etcd does); each write transaction that changes
 // something gets the next main revision, its changes sub revisions 0, 1, 2, ... A transaction or
@@ -11,7 +14,7 @@ import type { Backend } from '../backend.js';
 import { V3Error } from '../v3error.js';
 import { etcdHashKV } from './etcd-hash.js';
 import { crc32c, decodeKv, decodeRevKey, encodeKv, encodeRevKey, REV_KEY_BYTES } from './codec.js';
-import { KeyIndex, type StoredRev } from './keyindex.js';
+import { EVICTED, KeyIndex, type EvictedKv, type StoredRev } from './keyindex.js';
 import { SortedKeys } from './keytree.js';
 import type {
   Compare,
@@ -109,6 +112,8 @@ export class Mvcc implements WatchSource {
   private inWrite = false;
   private sub = 0;
   private changes: Change[] = [];
+  /** Revisions superseded since the backend's last batch started: their values go when it ends. */
+  private evictable: StoredRev[] = [];
   private readonly wtxn: WriteTxn;
 
   readonly watchHub: WatchHub;
@@ -127,6 +132,12 @@ export class Mvcc implements WatchSource {
       put: (req) => this.doPut(req),
       deleteRange: (req) => this.doDelete(req),
     };
+    backend.onBatch(() => {
+      if (this.evictable.length === 0) return undefined;
+      const revs = this.evictable;
+      this.evictable = [];
+      return () => this.evict(revs);
+    });
   }
 
   /** Rebuilds the store from the backend's 'key' bucket. */
@@ -142,6 +153,7 @@ export class Mvcc implements WatchSource {
       const { main, sub } = decodeRevKey(k);
       return { main, sub, kv: decodeKv(v, main) };
     }, compactRev);
+    m.evict(m.evictable.splice(0)); // every row came from level
     return m;
   }
 
@@ -166,7 +178,7 @@ export class Mvcc implements WatchSource {
   keyCount(): number {
     return this.liveKeys;
   }
-  /** Memory held by the stored history (keys, values, per-revision overhead). */
+  /** Memory held by the stored history (keys, values in memory, per-revision overhead). */
   sizeBytesEstimate(): number {
     return this.bytes + this.log.length * REV_OVERHEAD_BYTES;
   }
@@ -242,7 +254,10 @@ export class Mvcc implements WatchSource {
           case 'VERSION': cmp = (a, b) => dir * cmpNum(a.version, b.version); break;
           case 'CREATE': cmp = (a, b) => dir * cmpNum(a.createRevision, b.createRevision); break;
           case 'MOD': cmp = (a, b) => dir * cmpNum(a.modRevision, b.modRevision); break;
-          case 'VALUE': cmp = (a, b) => dir * Buffer.compare(a.value, b.value); break;
+          case 'VALUE':
+            for (let i = 0; i < kvs.length; i++) kvs[i] = this.fill(kvs[i]!);
+            cmp = (a, b) => dir * Buffer.compare(a.value, b.value);
+            break;
           default: throw new Error(`mvcc: unknown sort target ${String(sortTarget satisfies never)}`);
         }
         kvs.sort(cmp); // stable: ties stay in key order
@@ -254,9 +269,37 @@ export class Mvcc implements WatchSource {
       more = true;
     }
     if (req.keysOnly === true) {
-      for (let i = 0; i < kvs.length; i++) kvs[i] = { ...kvs[i]!, value: EMPTY };
+      for (let i = 0; i < kvs.length; i++) {
+        const kv = kvs[i]!;
+        kvs[i] = { key: kv.key, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, value: EMPTY, lease: kv.lease };
+      }
+    } else if (rev < curRev) {
+      for (let i = 0; i < kvs.length; i++) kvs[i] = this.fill(kvs[i]!);
     }
     return { kvs, more, count };
+  }
+
+  /** kv with its value: itself, or for an EvictedKv a copy with the value read from the backend.
+   *  A revision the index holds but the backend lacks is lost data: that throws, never answers. */
+  fill(kv: KeyValue): KeyValue {
+    if (kv.value !== EVICTED) return kv;
+    const { sub } = kv as EvictedKv;
+    const rec = this.backend.getSync(KEY_BUCKET, encodeRevKey(kv.modRevision, sub));
+    if (rec === undefined) throw new Error(`mvcc: revision ${kv.modRevision}_${sub} is in the index but not in the backend`);
+    const stored = decodeKv(rec, kv.modRevision);
+    return { key: kv.key, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, value: stored.value, lease: kv.lease };
+  }
+
+  /** Drops the values of superseded revisions now in the backend (see evictable). */
+  private evict(revs: StoredRev[]): void {
+    for (let i = 0; i < revs.length; i++) {
+      const r = revs[i]!;
+      const kv = r.kv;
+      if (kv.value === EVICTED || kv.value.length === 0) continue;
+      const stub: EvictedKv = { key: kv.key, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, value: EVICTED, lease: kv.lease, sub: r.sub };
+      this.bytes -= kv.value.length;
+      r.kv = stub;
+    }
   }
 
   // ---- writes -----------------------------------------------------------------------------
@@ -402,10 +445,20 @@ export class Mvcc implements WatchSource {
       const r = ch[i]!.r;
       if (r.main !== main || r.sub !== i) throw new Error('mvcc: change revision mismatch (invariant)');
       this.backend.put(KEY_BUCKET, encodeRevKey(r.main, r.sub), encodeKv(r.kv));
+      if (ch[i]!.prev !== undefined) this.supersede(r);
     }
     this.rev = main;
     this.watchHub.notify(main, ch);
     this.changes.length = 0;
+  }
+
+  /** r replaced a live revision of its key: that one's value may go once the backend has it. */
+  private supersede(r: StoredRev): void {
+    const revs = r.ki.revs;
+    let j = revs.length - 1;
+    while (j > 0 && revs[j] !== r) j--;
+    const old = revs[j - 1];
+    if (old !== undefined && old.kv.version !== 0) this.evictable.push(old);
   }
 
   // ---- txn --------------------------------------------------------------------------------
@@ -547,7 +600,7 @@ export class Mvcc implements WatchSource {
     head.writeUInt32BE(this.log.length, SNAPSHOT_MAGIC.length + 16);
     parts.push(head);
     for (const r of this.log) {
-      const rec = encodeKv(r.kv);
+      const rec = encodeKv(this.fill(r.kv));
       const len = Buffer.allocUnsafe(4);
       len.writeUInt32BE(rec.length);
       parts.push(encodeRevKey(r.main, r.sub), len, rec);
@@ -629,6 +682,8 @@ export class Mvcc implements WatchSource {
     this.rev = Math.max(1, lastMain, compactRev);
     this.liveKeys = 0;
     this.tree.forEach((ki) => {
+      // History is evicted once the backend has it (open: already; restore: its next batch).
+      for (let i = 0; i < ki.revs.length - 1; i++) if (ki.revs[i]!.kv.version !== 0) this.evictable.push(ki.revs[i]!);
       const kv = ki.live();
       if (kv === undefined) return;
       this.liveKeys++;

@@ -63,6 +63,8 @@ export interface WatchSource {
   logIndexFrom(rev: number): number;
   logAt(i: number): StoredRev | undefined;
   keyIndex(keyStr: string): KeyIndex | undefined;
+  /** A history KeyValue with its value (an evicted one is loaded from the backend). */
+  fill(kv: KeyValue): KeyValue;
 }
 
 /** etcd's messages for watch create failures (mvcc ErrWatcherDuplicateID, ErrEmptyWatcherRange). */
@@ -108,11 +110,13 @@ class Watcher {
   }
 }
 
-function eventOf(r: StoredRev, prevKv: boolean, prev: () => MvccEvent['prevKv']): MvccEvent {
+/** A replayed event: r's KeyValue and, when asked for, the one before it, values filled in. */
+function eventOf(src: WatchSource, r: StoredRev, prevKv: boolean): MvccEvent {
   const type = r.kv.version === 0 ? 'DELETE' : 'PUT';
-  if (!prevKv) return { type, kv: r.kv };
-  const p = prev();
-  return p === undefined ? { type, kv: r.kv } : { type, kv: r.kv, prevKv: p };
+  const kv = src.fill(r.kv);
+  if (!prevKv) return { type, kv };
+  const p = r.ki.prevOf(r);
+  return p === undefined ? { type, kv } : { type, kv, prevKv: src.fill(p) };
 }
 
 export class WatchHub {
@@ -179,12 +183,18 @@ export class WatchHub {
     withPrev.length = 0;
   }
 
+  /** The prev_kv of a live event: the key's value before the event's transaction, if any. */
+  private prevOfChange(r: StoredRev): KeyValue | null {
+    const p = r.ki.prevOf(r);
+    return p === undefined ? null : this.src.fill(p);
+  }
+
   private collect(w: Watcher, c: Change, i: number, rev: number, touched: Watcher[]): void {
     if (w.state !== SYNCED || rev < w.minRev) return;
     const del = c.r.kv.version === 0;
     if (del ? w.noDelete : w.noPut) return;
     let ev: MvccEvent;
-    const prev = w.prevKv ? (this.prevs[i] ??= c.r.ki.prevOf(c.r) ?? null) : null;
+    const prev = w.prevKv ? (this.prevs[i] ??= this.prevOfChange(c.r)) : null;
     if (prev !== null) {
       ev = this.prevEvents[i] ??= { type: del ? 'DELETE' : 'PUT', kv: c.r.kv, prevKv: prev };
     } else {
@@ -333,7 +343,7 @@ export class WatchHub {
           lastRev = r.main;
         }
         if (r.kv.version === 0 ? w.noDelete : w.noPut) return true;
-        events.push(eventOf(r, w.prevKv, () => r.ki.prevOf(r)));
+        events.push(eventOf(src, r, w.prevKv));
         return true;
       };
       if (w.end === undefined) {

@@ -1,0 +1,142 @@
+// Values of superseded revisions leave memory once the backend has them, and come back from level
+// whenever history is read. Two stores get the same random operations: A commits its backend as
+// the member does (so it evicts), B never commits (so it keeps every value in memory). Everything a
+// client can read of history must be the same on both: ranges at past revisions with every
+// option, ranges inside txns, watch replays with prev_kv, HashKV, snapshots, and A reopened from
+// its level directory.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Backend } from '../../src/store/backend.js';
+import { Mvcc } from '../../src/store/mvcc/kvstore.js';
+import type { RangeRequest, TxnRequest } from '../../src/store/mvcc/types.js';
+import type { WatchResponse } from '../../src/store/mvcc/watch.js';
+
+const b = (s: string) => Buffer.from(s);
+const KEYS = 24;
+
+/** mulberry32: every residue comes up (an LCG's low bits repeat with a short period). */
+function rng(seed: number): (n: number) => number {
+  let x = seed >>> 0;
+  return (n) => {
+    x = (x + 0x6d2b79f5) >>> 0;
+    let t = x;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) % n;
+  };
+}
+
+/** Everything a replay from `start` delivers, with prev_kv, as plain data. */
+function replay(m: Mvcc, start: number, prefix: boolean): unknown[] {
+  const got: WatchResponse[] = [];
+  const stream = m.watchHub.newStream((r) => {
+    got.push(r);
+  });
+  stream.watch(prefix ? { key: b('k'), rangeEnd: b('l'), startRevision: start, prevKv: true } : { key: b('k1'), startRevision: start, prevKv: true });
+  stream.close();
+  return got.flatMap((r) => r.events.map((e) => [e.type, e.kv, e.prevKv]));
+}
+
+function randomRange(rnd: (n: number) => number, m: Mvcc): RangeRequest {
+  const lo = m.compactRevision() + 1;
+  const rev = lo + rnd(Math.max(1, m.currentRevision() - lo + 1));
+  const sorts = ['NONE', 'ASCEND', 'DESCEND'] as const;
+  const targets = ['KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE'] as const;
+  return {
+    key: b(`k${rnd(KEYS)}`),
+    rangeEnd: rnd(3) === 0 ? undefined : rnd(4) === 0 ? b('\0') : b('l'),
+    revision: rnd(5) === 0 ? 0 : rev,
+    limit: rnd(3) === 0 ? rnd(6) : 0,
+    sortOrder: sorts[rnd(3)],
+    sortTarget: targets[rnd(5)],
+    keysOnly: rnd(6) === 0,
+    countOnly: rnd(10) === 0,
+  };
+}
+
+test('evicted history reads the same as history kept in memory (randomized, 3 seeds)', async () => {
+  for (const seed of [11, 12, 13]) {
+    const dirA = await mkdtemp(join(tmpdir(), 'mvcc-evict-a-'));
+    const dirB = await mkdtemp(join(tmpdir(), 'mvcc-evict-b-'));
+    let beA = await Backend.open(dirA);
+    const beB = await Backend.open(dirB);
+    try {
+      let a = await Mvcc.open(beA);
+      const m = await Mvcc.open(beB);
+      const rnd = rng(seed);
+      const both = <T>(f: (s: Mvcc) => T): T => {
+        const ra = f(a);
+        const rb = f(m);
+        assert.deepEqual(ra, rb);
+        return ra;
+      };
+      let checks = 0;
+      for (let i = 0; i < 2000; i++) {
+        const k = b(`k${rnd(KEYS)}`);
+        const op = rnd(20);
+        // (arguments are drawn before `both`, which runs its function twice)
+        if (op < 10) {
+          const value = b(`v${i}-${'x'.repeat(100 + rnd(200))}`);
+          both((s) => s.put({ key: k, value, prevKv: true }));
+        } else if (op < 12) {
+          const rangeEnd = rnd(2) ? b(`k${rnd(KEYS)}`) : undefined;
+          both((s) => s.deleteRange({ key: k, rangeEnd, prevKv: true }));
+        } else if (op < 14) {
+          // a txn reading history (a range at a past revision) and writing in one go
+          const req: TxnRequest = {
+            compare: [{ key: k, target: 'VERSION', result: 'GREATER', version: 1 }],
+            success: [{ requestRange: randomRange(rnd, a) }, { requestPut: { key: k, value: b(`t${i}`) } }],
+            failure: [{ requestRange: { ...randomRange(rnd, a), countOnly: false } }],
+          };
+          both((s) => s.txn(req));
+        } else if (op === 14 && rnd(25) === 0 && a.currentRevision() - a.compactRevision() > 40) {
+          const rev = a.currentRevision() - 30;
+          both((s) => s.compact(rev));
+        } else if (op < 18) {
+          const req = randomRange(rnd, a);
+          both((s) => s.range(req));
+          checks++;
+        } else if (op === 18) {
+          const lo = Math.max(a.compactRevision() + 1, 1);
+          const start = lo + rnd(a.currentRevision() - lo + 1);
+          const pre = rnd(2) === 0;
+          both((s) => replay(s, start, pre));
+          checks++;
+        } else {
+          const lo = a.compactRevision() + 1;
+          const rev = rnd(3) === 0 ? 0 : lo + rnd(a.currentRevision() - lo + 1);
+          both((s) => s.hashKV(rev));
+          checks++;
+        }
+        // A commits as a member does, after some rounds; reads in between see staged history.
+        if (rnd(7) === 0) await beA.commit();
+      }
+      await beA.commit();
+      assert.ok(checks > 200, `only ${checks} reads compared`);
+      assert.deepEqual(Buffer.from(a.saveSnapshot()), Buffer.from(m.saveSnapshot()));
+      for (let r = a.compactRevision() + 1; r <= a.currentRevision(); r += 7) {
+        both((s) => s.range({ key: b('\0'), rangeEnd: b('\0'), revision: r }));
+      }
+      // The point of it all: A holds only the newest value of each key, B every value.
+      assert.ok(a.sizeBytesEstimate() < m.sizeBytesEstimate() * 0.6, `A ${a.sizeBytesEstimate()} B ${m.sizeBytesEstimate()} bytes in memory`);
+
+      // Reopened from level, A still reads every past revision the same.
+      await beA.close();
+      beA = await Backend.open(dirA);
+      a = await Mvcc.open(beA);
+      for (let r = a.compactRevision() + 1; r <= a.currentRevision(); r += 5) {
+        both((s) => s.range({ key: b('\0'), rangeEnd: b('\0'), revision: r }));
+      }
+      both((s) => replay(s, a.compactRevision() + 1, true));
+      both((s) => s.hashKV(0));
+    } finally {
+      await beA.close().catch(() => undefined);
+      await beB.close().catch(() => undefined);
+      await rm(dirA, { recursive: true, force: true });
+      await rm(dirB, { recursive: true, force: true });
+    }
+  }
+});
