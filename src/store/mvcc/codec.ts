@@ -56,19 +56,21 @@ function copyOut(b: Buffer, start: number, end: number): Buffer {
   return out;
 }
 
-/** Decodes a record stored at revision main. The key and value are copies (not views of b). */
-export function decodeKv(b: Buffer, main: number): KeyValue {
+/** Decodes a record stored at revision main. The key and value are copies (not views of b),
+ *  unless `views` (for a short-lived read: they keep all of b alive). */
+export function decodeKv(b: Buffer, main: number, views = false): KeyValue {
   if (b.length < RECORD_HEADER_BYTES) throw new Error('mvcc codec: short record');
   const flags = b[0]!;
   const keyLen = b.readUInt32BE(25);
   if (RECORD_HEADER_BYTES + keyLen > b.length) throw new Error('mvcc codec: key past record end');
-  const key = copyOut(b, RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + keyLen);
+  const cut = views ? (start: number, end: number) => b.subarray(start, end) : (start: number, end: number) => copyOut(b, start, end);
+  const key = cut(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + keyLen);
   const kv: KeyValue = {
     key,
     createRevision: readU64(b, 1),
     modRevision: main,
     version: readU64(b, 9),
-    value: flags & FLAG_TOMBSTONE || b.length === RECORD_HEADER_BYTES + keyLen ? EMPTY : copyOut(b, RECORD_HEADER_BYTES + keyLen, b.length),
+    value: flags & FLAG_TOMBSTONE || b.length === RECORD_HEADER_BYTES + keyLen ? EMPTY : cut(RECORD_HEADER_BYTES + keyLen, b.length),
     lease: b.readBigInt64BE(17),
   };
   if ((flags & FLAG_TOMBSTONE) !== 0 ? kv.version !== 0 : kv.version < 1) throw new Error('mvcc codec: bad version in record');

@@ -4,7 +4,7 @@
 // HashKV from tsetcd be compared with one from etcd, not only among tsetcd members.
 import { V3Error } from '../v3error.js';
 import type { KeyValue } from './types.js';
-import type { StoredRev } from './keyindex.js';
+import { isTombstone, type StoredRev } from './keyindex.js';
 import { crc32c } from './codec.js';
 
 /** What the hash reads of the store. */
@@ -12,12 +12,8 @@ export interface HashSource {
   currentRevision(): number;
   compactRevision(): number;
   logAt(i: number): StoredRev | undefined;
-  /** A history KeyValue with its value (an evicted one is loaded from the backend). */
-  fill(kv: KeyValue): KeyValue;
-}
-
-function isTombstone(r: StoredRev): boolean {
-  return r.kv.version === 0;
+  /** A stored revision's KeyValue (an evicted one is loaded from the backend). */
+  kvOf(r: StoredRev): KeyValue;
 }
 
 function revKey(r: StoredRev): Buffer {
@@ -101,7 +97,7 @@ export function etcdHashKV(src: HashSource, revision: number): { hash: number; c
     if (r === undefined || r.main > rev) break;
     if (r.main <= compactRev && anyKept && !keptAt(r, rev)) continue;
     h = crc32c(h, revKey(r));
-    h = crc32c(h, marshalKeyValue(src.fill(r.kv), isTombstone(r)));
+    h = crc32c(h, marshalKeyValue(src.kvOf(r), isTombstone(r)));
   }
   return { hash: h, compactRevision: compactRev, revision: currentRev };
 }

@@ -4,7 +4,7 @@
 // member commits once per apply round. Once a batch is written, the values it made history are
 // evicted from memory (as etcd keeps values only in bbolt): reads at a past revision, watch
 // replays, prev_kv of old events, Hash and snapshots load them back with a synchronous level
-// read (fill). Writes only ever read the newest values, so they stay synchronous and
+// read (kvOf). Writes only ever read the newest values, so they stay synchronous and
 // deterministic: members that apply the same log hold the same state and the same Hash.
 //
 // Revisions: the store starts at revision 1 (as etcd does); each write transaction that changes
@@ -14,7 +14,7 @@ import type { Backend } from '../backend.js';
 import { V3Error } from '../v3error.js';
 import { etcdHashKV } from './etcd-hash.js';
 import { crc32c, decodeKv, decodeRevKey, encodeKv, encodeRevKey, REV_KEY_BYTES } from './codec.js';
-import { EVICTED, KeyIndex, type EvictedKv, type StoredRev } from './keyindex.js';
+import { isTombstone, KeyIndex, type StoredRev } from './keyindex.js';
 import { SortedKeys } from './keytree.js';
 import type {
   Compare,
@@ -66,10 +66,12 @@ export interface WriteTxn {
   deleteRange(req: DeleteRangeRequest): DeleteRangeResponse;
 }
 
-/** One change of the write transaction in progress: the stored revision and the live value it
+/** One change of the write transaction in progress: the stored revision, its KeyValue (r.kv,
+ *  which stays in memory at least until the change's batch is written) and the live value it
  *  replaced. */
 export interface Change {
   readonly r: StoredRev;
+  readonly kv: KeyValue;
   readonly prev: KeyValue | undefined;
   /** The KeyIndex was created by this change (undo removes it). */
   readonly created: boolean;
@@ -211,27 +213,29 @@ export class Mvcc implements WatchSource {
     if (fetchLimit > 0) fetchLimit++;
     const countOnly = req.countOnly === true;
 
-    let kvs: KeyValue[] = [];
+    const revs: StoredRev[] = [];
     let count = 0;
     const end = rangeEndString(req.rangeEnd);
     if (end === undefined) {
-      const kv = this.index.get(keyString(req.key))?.at(rev);
-      if (kv !== undefined) {
+      const r = this.index.get(keyString(req.key))?.at(rev);
+      if (r !== undefined) {
         count = 1;
-        if (!countOnly) kvs.push(kv);
+        if (!countOnly) revs.push(r);
       }
     } else {
       const lo = keyString(req.key);
       if (end === null || lo < end) {
         this.tree.forRange(lo, end, (ki) => {
-          const kv = ki.at(rev);
-          if (kv === undefined) return;
+          const r = ki.at(rev);
+          if (r === undefined) return;
           count++;
-          if (!countOnly && (fetchLimit === 0 || kvs.length < fetchLimit)) kvs.push(kv);
+          if (!countOnly && (fetchLimit === 0 || revs.length < fetchLimit)) revs.push(r);
         });
       }
     }
     if (countOnly) return { kvs: [], more: false, count };
+    let kvs: KeyValue[] = new Array(revs.length);
+    for (let i = 0; i < revs.length; i++) kvs[i] = this.kvOf(revs[i]!);
 
     if (filtered) {
       kvs = kvs.filter(
@@ -254,10 +258,7 @@ export class Mvcc implements WatchSource {
           case 'VERSION': cmp = (a, b) => dir * cmpNum(a.version, b.version); break;
           case 'CREATE': cmp = (a, b) => dir * cmpNum(a.createRevision, b.createRevision); break;
           case 'MOD': cmp = (a, b) => dir * cmpNum(a.modRevision, b.modRevision); break;
-          case 'VALUE':
-            for (let i = 0; i < kvs.length; i++) kvs[i] = this.fill(kvs[i]!);
-            cmp = (a, b) => dir * Buffer.compare(a.value, b.value);
-            break;
+          case 'VALUE': cmp = (a, b) => dir * Buffer.compare(a.value, b.value); break;
           default: throw new Error(`mvcc: unknown sort target ${String(sortTarget satisfies never)}`);
         }
         kvs.sort(cmp); // stable: ties stay in key order
@@ -273,32 +274,29 @@ export class Mvcc implements WatchSource {
         const kv = kvs[i]!;
         kvs[i] = { key: kv.key, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, value: EMPTY, lease: kv.lease };
       }
-    } else if (rev < curRev) {
-      for (let i = 0; i < kvs.length; i++) kvs[i] = this.fill(kvs[i]!);
     }
     return { kvs, more, count };
   }
 
-  /** kv with its value: itself, or for an EvictedKv a copy with the value read from the backend.
+  /** r's KeyValue: in memory, or for an evicted revision read from the backend (not kept).
    *  A revision the index holds but the backend lacks is lost data: that throws, never answers. */
-  fill(kv: KeyValue): KeyValue {
-    if (kv.value !== EVICTED) return kv;
-    const { sub } = kv as EvictedKv;
-    const rec = this.backend.getSync(KEY_BUCKET, encodeRevKey(kv.modRevision, sub));
-    if (rec === undefined) throw new Error(`mvcc: revision ${kv.modRevision}_${sub} is in the index but not in the backend`);
-    const stored = decodeKv(rec, kv.modRevision);
-    return { key: kv.key, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, value: stored.value, lease: kv.lease };
+  kvOf(r: StoredRev): KeyValue {
+    if (r.kv !== null) return r.kv;
+    const rec = this.backend.getSync(KEY_BUCKET, encodeRevKey(r.main, r.sub));
+    if (rec === undefined) throw new Error(`mvcc: revision ${r.main}_${r.sub} is in the index but not in the backend`);
+    const kv = decodeKv(rec, r.main, true);
+    if (!r.ki.key.equals(kv.key) || kv.version === 0) throw new Error(`mvcc: the backend's record of revision ${r.main}_${r.sub} is not the index's`);
+    return { key: r.ki.key, createRevision: kv.createRevision, modRevision: r.main, version: kv.version, value: kv.value, lease: kv.lease };
   }
 
-  /** Drops the values of superseded revisions now in the backend (see evictable). */
+  /** Drops the KeyValues of superseded revisions now in the backend (see evictable). */
   private evict(revs: StoredRev[]): void {
     for (let i = 0; i < revs.length; i++) {
       const r = revs[i]!;
       const kv = r.kv;
-      if (kv.value === EVICTED || kv.value.length === 0) continue;
-      const stub: EvictedKv = { key: kv.key, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, value: EVICTED, lease: kv.lease, sub: r.sub };
+      if (kv === null || kv.version === 0) continue;
       this.bytes -= kv.value.length;
-      r.kv = stub;
+      r.kv = null;
     }
   }
 
@@ -408,23 +406,23 @@ export class Mvcc implements WatchSource {
     ki.revs.push(r);
     this.log.push(r);
     this.bytes += ki.key.length + kv.value.length;
-    this.changes.push({ r, prev, created });
+    this.changes.push({ r, kv, prev, created });
   }
 
   /** Reverts the changes of the write transaction in progress, newest first. */
   private undo(): void {
     const ch = this.changes;
     for (let i = ch.length - 1; i >= 0; i--) {
-      const { r, prev, created } = ch[i]!;
+      const { r, kv, prev, created } = ch[i]!;
       const ki = r.ki;
       const popped = ki.revs.pop();
       const loggedLast = this.log.pop();
       if (popped !== r || loggedLast !== r) throw new Error('mvcc: undo out of order (invariant)');
-      this.bytes -= ki.key.length + r.kv.value.length;
-      const live = r.kv.version !== 0;
+      this.bytes -= ki.key.length + kv.value.length;
+      const live = kv.version !== 0;
       if (live && prev === undefined) this.liveKeys--;
       if (!live) this.liveKeys++;
-      const newLease = live ? r.kv.lease : 0n;
+      const newLease = live ? kv.lease : 0n;
       const oldLease = prev === undefined ? 0n : prev.lease;
       if (newLease !== oldLease && this.hooks !== undefined) {
         if (newLease !== 0n) this.hooks.detach(newLease, ki.key);
@@ -442,9 +440,9 @@ export class Mvcc implements WatchSource {
     const main = this.rev + 1;
     const ch = this.changes;
     for (let i = 0; i < ch.length; i++) {
-      const r = ch[i]!.r;
+      const { r, kv } = ch[i]!;
       if (r.main !== main || r.sub !== i) throw new Error('mvcc: change revision mismatch (invariant)');
-      this.backend.put(KEY_BUCKET, encodeRevKey(r.main, r.sub), encodeKv(r.kv));
+      this.backend.put(KEY_BUCKET, encodeRevKey(r.main, r.sub), encodeKv(kv));
       if (ch[i]!.prev !== undefined) this.supersede(r);
     }
     this.rev = main;
@@ -458,7 +456,7 @@ export class Mvcc implements WatchSource {
     let j = revs.length - 1;
     while (j > 0 && revs[j] !== r) j--;
     const old = revs[j - 1];
-    if (old !== undefined && old.kv.version !== 0) this.evictable.push(old);
+    if (old !== undefined && !isTombstone(old)) this.evictable.push(old);
   }
 
   // ---- txn --------------------------------------------------------------------------------
@@ -570,7 +568,7 @@ export class Mvcc implements WatchSource {
     this.log = this.log.filter((r) => r.main > rev || r.ki.revs[0] === r);
     for (const r of dropped) {
       this.backend.del(KEY_BUCKET, encodeRevKey(r.main, r.sub));
-      this.bytes -= r.ki.key.length + r.kv.value.length;
+      this.bytes -= r.ki.key.length + (r.kv === null ? 0 : r.kv.value.length);
     }
     this.compactRev = rev;
     const b = Buffer.allocUnsafe(8);
@@ -600,7 +598,7 @@ export class Mvcc implements WatchSource {
     head.writeUInt32BE(this.log.length, SNAPSHOT_MAGIC.length + 16);
     parts.push(head);
     for (const r of this.log) {
-      const rec = encodeKv(this.fill(r.kv));
+      const rec = encodeKv(this.kvOf(r));
       const len = Buffer.allocUnsafe(4);
       len.writeUInt32BE(rec.length);
       parts.push(encodeRevKey(r.main, r.sub), len, rec);
@@ -647,7 +645,7 @@ export class Mvcc implements WatchSource {
     this.bytes = 0;
     this.load(n, (i) => recs[i]!, compactRev);
     if (this.rev !== Math.max(rev, 1)) throw new Error(`mvcc: snapshot revision ${rev} disagrees with its history (${this.rev})`);
-    for (const r of this.log) this.backend.put(KEY_BUCKET, encodeRevKey(r.main, r.sub), encodeKv(r.kv));
+    for (const r of this.log) this.backend.put(KEY_BUCKET, encodeRevKey(r.main, r.sub), encodeKv(this.kvOf(r)));
     const b = Buffer.allocUnsafe(8);
     b.writeBigInt64BE(BigInt(compactRev));
     this.backend.put(META_BUCKET, COMPACT_REV_KEY, b);
@@ -683,7 +681,7 @@ export class Mvcc implements WatchSource {
     this.liveKeys = 0;
     this.tree.forEach((ki) => {
       // History is evicted once the backend has it (open: already; restore: its next batch).
-      for (let i = 0; i < ki.revs.length - 1; i++) if (ki.revs[i]!.kv.version !== 0) this.evictable.push(ki.revs[i]!);
+      for (let i = 0; i < ki.revs.length - 1; i++) if (!isTombstone(ki.revs[i]!)) this.evictable.push(ki.revs[i]!);
       const kv = ki.live();
       if (kv === undefined) return;
       this.liveKeys++;

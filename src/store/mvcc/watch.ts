@@ -15,7 +15,7 @@
 // resume(). No event is ever dropped, duplicated or reordered for a watcher.
 import type { Change } from './kvstore.js';
 import { keyString, rangeEndString } from './kvstore.js';
-import type { KeyIndex, StoredRev } from './keyindex.js';
+import { isTombstone, type KeyIndex, type StoredRev } from './keyindex.js';
 import type { Bytes, KeyValue, MvccEvent } from './types.js';
 
 /** Live events queued per watcher while its stream is blocked; past it the watcher goes unsynced. */
@@ -63,8 +63,8 @@ export interface WatchSource {
   logIndexFrom(rev: number): number;
   logAt(i: number): StoredRev | undefined;
   keyIndex(keyStr: string): KeyIndex | undefined;
-  /** A history KeyValue with its value (an evicted one is loaded from the backend). */
-  fill(kv: KeyValue): KeyValue;
+  /** A stored revision's KeyValue (an evicted one is loaded from the backend). */
+  kvOf(r: StoredRev): KeyValue;
 }
 
 /** etcd's messages for watch create failures (mvcc ErrWatcherDuplicateID, ErrEmptyWatcherRange). */
@@ -112,11 +112,11 @@ class Watcher {
 
 /** A replayed event: r's KeyValue and, when asked for, the one before it, values filled in. */
 function eventOf(src: WatchSource, r: StoredRev, prevKv: boolean): MvccEvent {
-  const type = r.kv.version === 0 ? 'DELETE' : 'PUT';
-  const kv = src.fill(r.kv);
+  const kv = src.kvOf(r);
+  const type = kv.version === 0 ? 'DELETE' : 'PUT';
   if (!prevKv) return { type, kv };
-  const p = r.ki.prevOf(r);
-  return p === undefined ? { type, kv } : { type, kv, prevKv: src.fill(p) };
+  const p = r.ki.prevOf(r, kv);
+  return p === undefined ? { type, kv } : { type, kv, prevKv: src.kvOf(p) };
 }
 
 export class WatchHub {
@@ -184,21 +184,21 @@ export class WatchHub {
   }
 
   /** The prev_kv of a live event: the key's value before the event's transaction, if any. */
-  private prevOfChange(r: StoredRev): KeyValue | null {
-    const p = r.ki.prevOf(r);
-    return p === undefined ? null : this.src.fill(p);
+  private prevOfChange(c: Change): KeyValue | null {
+    const p = c.r.ki.prevOf(c.r, c.kv);
+    return p === undefined ? null : this.src.kvOf(p);
   }
 
   private collect(w: Watcher, c: Change, i: number, rev: number, touched: Watcher[]): void {
     if (w.state !== SYNCED || rev < w.minRev) return;
-    const del = c.r.kv.version === 0;
+    const del = c.kv.version === 0;
     if (del ? w.noDelete : w.noPut) return;
     let ev: MvccEvent;
-    const prev = w.prevKv ? (this.prevs[i] ??= this.prevOfChange(c.r)) : null;
+    const prev = w.prevKv ? (this.prevs[i] ??= this.prevOfChange(c)) : null;
     if (prev !== null) {
-      ev = this.prevEvents[i] ??= { type: del ? 'DELETE' : 'PUT', kv: c.r.kv, prevKv: prev };
+      ev = this.prevEvents[i] ??= { type: del ? 'DELETE' : 'PUT', kv: c.kv, prevKv: prev };
     } else {
-      ev = this.plainEvents[i] ??= { type: del ? 'DELETE' : 'PUT', kv: c.r.kv };
+      ev = this.plainEvents[i] ??= { type: del ? 'DELETE' : 'PUT', kv: c.kv };
     }
     if (w.batch === null) {
       w.batch = [ev];
@@ -342,7 +342,7 @@ export class WatchHub {
           revs++;
           lastRev = r.main;
         }
-        if (r.kv.version === 0 ? w.noDelete : w.noPut) return true;
+        if (isTombstone(r) ? w.noDelete : w.noPut) return true;
         events.push(eventOf(src, r, w.prevKv));
         return true;
       };
