@@ -111,6 +111,23 @@ export class MemoryStorage implements RaftStorage {
     return this.snap;
   }
 
+  /** The first index of the longest run of entries ending at `index` (in the log) with at most
+   *  maxEntries entries and maxBytes bytes (data + ENTRY_OVERHEAD_BYTES), not reaching before
+   *  the first index (index + 1 for an empty run): what to keep behind a snapshot at `index` for
+   *  followers to catch up from. */
+  catchUpStart(index: number, maxEntries: number, maxBytes: number): number {
+    const offset = this.ents[0]!.index;
+    if (index > this.lastIndex()) throw new Error(`catchUpStart: index ${index} is beyond last index ${this.lastIndex()}`);
+    let start = index + 1; // the run is [start, index]
+    let bytes = 0;
+    while (index - start + 1 < maxEntries && start - 1 > offset) {
+      bytes += this.ents[start - 1 - offset]!.data.length + ENTRY_OVERHEAD_BYTES;
+      if (bytes > maxBytes) break;
+      start--;
+    }
+    return start;
+  }
+
   /** Discard entries up to and including `index` (which must be applied and in the log). */
   compact(index: number): void {
     const offset = this.ents[0]!.index;

@@ -9,6 +9,7 @@ import { ProposalDroppedError } from '../raft/api.js';
 import type { ConfChange, ConfState, Entry, HardState, NodeId, Snapshot } from '../raft/types.js';
 import type { Message, MsgApp } from '../raft/message.js';
 import { decodeConfChange } from '../raft/confchange.js';
+import { ENTRY_OVERHEAD_BYTES } from '../raft/limits.js';
 import { decodeCommand, decodeContext, encodeCommand, encodeContext, type Command } from './command.js';
 import { StateMachine } from './apply.js';
 import { BACKEND_BATCH_OPS_MAX } from '../store/backend.js';
@@ -26,6 +27,16 @@ export function requestTimeoutMs(electionTimeoutMs: number): number {
  *  rather than by snapshot (etcd: 5000). TSETCD_SNAPSHOT_CATCHUP_ENTRIES lowers it for tests
  *  that must see a snapshot sent to a follower without writing thousands of keys. */
 export const SNAPSHOT_CATCH_UP_ENTRIES = Number(process.env.TSETCD_SNAPSHOT_CATCHUP_ENTRIES ?? 5000);
+/** Raft entries since the last snapshot stay in memory (for followers to catch up from); past
+ *  this many bytes of them a member snapshots before --snapshot-count entries. etcd 3.4 counts
+ *  entries only, so 100,000 entries of 1 KiB puts hold 100 MiB on every member. The entries a
+ *  snapshot leaves behind it for catching up are bounded by the same number of bytes as well as
+ *  by SNAPSHOT_CATCH_UP_ENTRIES: a follower further behind gets the snapshot. */
+export const SNAPSHOT_LOG_BYTES = 8 * 1024 * 1024;
+/** ...unless the snapshot's own data (v2 store, auth, membership) is large: then a snapshot
+ *  waits for this many times its size in log bytes, so that snapshotting costs at most a
+ *  fraction of the writes. */
+export const SNAPSHOT_LOG_BYTES_PER_DATA_BYTE = 4;
 /** Proposals waiting for apply on this member; beyond it new proposals are refused at once
  *  ("too many requests") instead of queueing without bound. */
 export const PENDING_PROPOSALS_MAX = 100_000;
@@ -91,6 +102,10 @@ export class RaftMember {
 
   appliedIndex: number;
   private snapshotIndex: number;
+  /** Bytes of the entries applied since the last snapshot (data + ENTRY_OVERHEAD_BYTES). */
+  private logBytesSinceSnapshot = 0;
+  /** Size of the last snapshot's data (see SNAPSHOT_LOG_BYTES_PER_DATA_BYTE). */
+  private snapshotDataBytes = 0;
   confState: ConfState;
   term = 0;
   commitIndex = 0;
@@ -630,6 +645,7 @@ export class RaftMember {
     }
     if (v3Fresh) v3.backend.setConsistentIndex(e.index, e.term);
     this.appliedIndex = e.index;
+    this.logBytesSinceSnapshot += e.data.length + ENTRY_OVERHEAD_BYTES;
   }
 
   private applyConfChange(cc: ConfChange): void {
@@ -733,7 +749,8 @@ export class RaftMember {
   }
 
   private async maybeSnapshot(): Promise<void> {
-    if (this.appliedIndex - this.snapshotIndex < this.opts.snapshotCount) return;
+    const logBytesMax = Math.max(SNAPSHOT_LOG_BYTES, SNAPSHOT_LOG_BYTES_PER_DATA_BYTE * this.snapshotDataBytes);
+    if (this.appliedIndex - this.snapshotIndex < this.opts.snapshotCount && this.logBytesSinceSnapshot < logBytesMax) return;
     const index = this.appliedIndex;
     // The backend first, synced, with its consistent index (>= index): once the snapshot is
     // saved, the entries up to it are never replayed into the backend again (etcd commits its
@@ -742,7 +759,9 @@ export class RaftMember {
     const snap = this.storage.createSnapshot(index, this.confState, this.sm.save());
     await this.wal.saveSnapshot(snap);
     this.snapshotIndex = index;
-    const compactTo = index - SNAPSHOT_CATCH_UP_ENTRIES;
+    this.logBytesSinceSnapshot = 0;
+    this.snapshotDataBytes = snap.data.length;
+    const compactTo = this.storage.catchUpStart(index, SNAPSHOT_CATCH_UP_ENTRIES, SNAPSHOT_LOG_BYTES) - 1;
     if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
     await this.wal.release(index);
     this.log.info({ 'snapshot-index': index }, 'saved snapshot');

@@ -76,6 +76,20 @@ test('MemoryStorage: entries honours maxBytes but returns at least one', () => {
   assert.throws(() => s.entries(1, 5, Infinity), RaftUnavailableError);
 });
 
+test('MemoryStorage: catchUpStart bounds the entries kept behind a snapshot by count and by bytes', () => {
+  const s = new MemoryStorage();
+  // entries 1..6 of 76 data bytes: 100 bytes each with ENTRY_OVERHEAD_BYTES (24)
+  s.append([1, 2, 3, 4, 5, 6].map((i) => e(i, 1, 'x'.repeat(76))));
+  assert.equal(s.catchUpStart(5, 3, Infinity), 3); // [3, 5]: three entries
+  assert.equal(s.catchUpStart(5, 100, 250), 4); // [4, 5]: 200 bytes; a third would be 300
+  assert.equal(s.catchUpStart(5, 100, Infinity), 1); // never before the first index
+  assert.equal(s.catchUpStart(5, 0, Infinity), 6); // nothing kept
+  assert.equal(s.catchUpStart(6, 100, 99), 7); // one entry is already too big: nothing kept
+  s.compact(2);
+  assert.equal(s.catchUpStart(6, 100, Infinity), 3);
+  assert.throws(() => s.catchUpStart(7, 1, 1), /beyond last index/);
+});
+
 test('MemoryStorage: createSnapshot, compact and applySnapshot', () => {
   const s = new MemoryStorage(CS3);
   s.append([e(1, 1), e(2, 1), e(3, 2), e(4, 2)]);
