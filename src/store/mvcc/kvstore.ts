@@ -155,6 +155,7 @@ export class Mvcc implements WatchSource {
       const { main, sub } = decodeRevKey(k);
       return { main, sub, kv: decodeKv(v, main) };
     }, compactRev);
+    m.queueHistory(m.log);
     m.evict(m.evictable.splice(0)); // every row came from level
     return m;
   }
@@ -636,7 +637,8 @@ export class Mvcc implements WatchSource {
     }
     if (off !== body.length) throw new Error('mvcc: trailing bytes in snapshot');
 
-    await this.backend.clearBucket(KEY_BUCKET);
+    // The new state goes in first, wholly in memory: while the bucket is cleared below, readers
+    // must not look for evicted values of the old state in the backend.
     const oldRev = this.rev;
     this.index = new Map();
     this.tree = new SortedKeys();
@@ -645,11 +647,20 @@ export class Mvcc implements WatchSource {
     this.bytes = 0;
     this.load(n, (i) => recs[i]!, compactRev);
     if (this.rev !== Math.max(rev, 1)) throw new Error(`mvcc: snapshot revision ${rev} disagrees with its history (${this.rev})`);
-    for (const r of this.log) this.backend.put(KEY_BUCKET, encodeRevKey(r.main, r.sub), encodeKv(this.kvOf(r)));
+    this.watchHub.onRestore(oldRev);
+    await this.backend.clearBucket(KEY_BUCKET);
+    const restored = this.log.slice(0, n);
+    for (const r of restored) this.backend.put(KEY_BUCKET, encodeRevKey(r.main, r.sub), encodeKv(this.kvOf(r)));
     const b = Buffer.allocUnsafe(8);
     b.writeBigInt64BE(BigInt(compactRev));
     this.backend.put(META_BUCKET, COMPACT_REV_KEY, b);
-    this.watchHub.onRestore(oldRev);
+    // Its history leaves memory once the batch with these puts is written.
+    this.queueHistory(restored);
+  }
+
+  /** Queues the superseded live revisions among revs for eviction. */
+  private queueHistory(revs: readonly StoredRev[]): void {
+    for (const r of revs) if (!isTombstone(r) && r.ki.revs[r.ki.revs.length - 1] !== r) this.evictable.push(r);
   }
 
   /** Builds memory from stored revisions given in (main, sub) order. */
@@ -680,8 +691,6 @@ export class Mvcc implements WatchSource {
     this.rev = Math.max(1, lastMain, compactRev);
     this.liveKeys = 0;
     this.tree.forEach((ki) => {
-      // History is evicted once the backend has it (open: already; restore: its next batch).
-      for (let i = 0; i < ki.revs.length - 1; i++) if (!isTombstone(ki.revs[i]!)) this.evictable.push(ki.revs[i]!);
       const kv = ki.live();
       if (kv === undefined) return;
       this.liveKeys++;
