@@ -59,7 +59,7 @@ export function memberLogger(cfg: MemberConfig): Logger {
 export const MEMBER_HEAP_GROWING_PERCENT = 100;
 
 async function runMember(cfg: MemberConfig, warnings: string[]): Promise<void> {
-  if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) {
+  if (!process.execArgv.some((a) => /^--heap[-_]growing[-_]percent/.test(a))) {
     setFlagsFromString(`--heap-growing-percent=${MEMBER_HEAP_GROWING_PERCENT}`);
   }
   const log = memberLogger(cfg);

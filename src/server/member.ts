@@ -10,6 +10,7 @@ import type { ConfChange, ConfState, Entry, HardState, NodeId, Snapshot } from '
 import type { Message, MsgApp } from '../raft/message.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { ENTRY_OVERHEAD_BYTES } from '../raft/limits.js';
+import { MvccReadError } from '../store/mvcc/kvstore.js';
 import { decodeCommand, decodeContext, encodeCommand, encodeContext, type Command } from './command.js';
 import { StateMachine } from './apply.js';
 import { BACKEND_BATCH_OPS_MAX } from '../store/backend.js';
@@ -634,6 +635,9 @@ export class RaftMember {
         try {
           result = this.sm.apply(cmd);
         } catch (err) {
+          // The other members applied this entry; one that could not read its own store would
+          // go on with a different state.
+          if (err instanceof MvccReadError) return this.die(err);
           error = err;
         }
       }
@@ -710,6 +714,8 @@ export class RaftMember {
     this.confState = snap.metadata.confState;
     this.appliedIndex = snap.metadata.index;
     this.snapshotIndex = snap.metadata.index;
+    this.logBytesSinceSnapshot = 0;
+    this.snapshotDataBytes = snap.data.length;
     for (const m of this.sm.membership.list()) if (m.id !== this.id) this.transport?.addPeer(m.id, m.peerUrls);
     this.log.info({ 'snapshot-index': snap.metadata.index }, 'applied incoming snapshot');
     this.afterApply();

@@ -77,6 +77,13 @@ export interface Change {
   readonly created: boolean;
 }
 
+/** A stored revision could not be read back from the backend (an I/O error, or a record the
+ *  index expects is missing or different). Not a client's error: the member must stop rather
+ *  than answer, or apply a txn differently from the other members. */
+export class MvccReadError extends Error {
+  override readonly name = 'MvccReadError';
+}
+
 export function keyString(key: Uint8Array): string {
   return (Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength)).toString('latin1');
 }
@@ -116,6 +123,9 @@ export class Mvcc implements WatchSource {
   private changes: Change[] = [];
   /** Revisions superseded since the backend's last batch started: their values go when it ends. */
   private evictable: StoredRev[] = [];
+  /** Bumped by restore(): a batch that started before it evicts nothing of the new state's
+   *  accounting (its revisions belong to the old state). */
+  private generation = 0;
   private readonly wtxn: WriteTxn;
 
   readonly watchHub: WatchHub;
@@ -137,8 +147,11 @@ export class Mvcc implements WatchSource {
     backend.onBatch(() => {
       if (this.evictable.length === 0) return undefined;
       const revs = this.evictable;
+      const generation = this.generation;
       this.evictable = [];
-      return () => this.evict(revs);
+      return () => {
+        if (generation === this.generation) this.evict(revs);
+      };
     });
   }
 
@@ -283,10 +296,17 @@ export class Mvcc implements WatchSource {
    *  A revision the index holds but the backend lacks is lost data: that throws, never answers. */
   kvOf(r: StoredRev): KeyValue {
     if (r.kv !== null) return r.kv;
-    const rec = this.backend.getSync(KEY_BUCKET, encodeRevKey(r.main, r.sub));
-    if (rec === undefined) throw new Error(`mvcc: revision ${r.main}_${r.sub} is in the index but not in the backend`);
-    const kv = decodeKv(rec, r.main, true);
-    if (!r.ki.key.equals(kv.key) || kv.version === 0) throw new Error(`mvcc: the backend's record of revision ${r.main}_${r.sub} is not the index's`);
+    let rec: Buffer | undefined;
+    let kv: KeyValue;
+    try {
+      rec = this.backend.getSync(KEY_BUCKET, encodeRevKey(r.main, r.sub));
+      if (rec !== undefined) kv = decodeKv(rec, r.main, true);
+    } catch (err) {
+      throw new MvccReadError(`mvcc: reading revision ${r.main}_${r.sub} from the backend: ${(err as Error).message}`);
+    }
+    if (rec === undefined) throw new MvccReadError(`mvcc: revision ${r.main}_${r.sub} is in the index but not in the backend`);
+    kv = kv!;
+    if (!r.ki.key.equals(kv.key) || kv.version === 0) throw new MvccReadError(`mvcc: the backend's record of revision ${r.main}_${r.sub} is not the index's`);
     return { key: r.ki.key, createRevision: kv.createRevision, modRevision: r.main, version: kv.version, value: kv.value, lease: kv.lease };
   }
 
@@ -570,6 +590,7 @@ export class Mvcc implements WatchSource {
     for (const r of dropped) {
       this.backend.del(KEY_BUCKET, encodeRevKey(r.main, r.sub));
       this.bytes -= r.ki.key.length + (r.kv === null ? 0 : r.kv.value.length);
+      r.kv = null; // gone from the store; a pending eviction of it has nothing left to count
     }
     this.compactRev = rev;
     const b = Buffer.allocUnsafe(8);
@@ -645,6 +666,8 @@ export class Mvcc implements WatchSource {
     this.log = [];
     this.liveKeys = 0;
     this.bytes = 0;
+    this.evictable = [];
+    this.generation++;
     this.load(n, (i) => recs[i]!, compactRev);
     if (this.rev !== Math.max(rev, 1)) throw new Error(`mvcc: snapshot revision ${rev} disagrees with its history (${this.rev})`);
     this.watchHub.onRestore(oldRev);

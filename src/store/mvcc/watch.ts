@@ -303,7 +303,14 @@ export class WatchHub {
     }
     for (const w of s.unsynced) {
       if (s.blocked) return;
-      this.syncWatcher(w);
+      try {
+        this.syncWatcher(w);
+      } catch (err) {
+        // History could not be read back (the backend failed or closed under us): this watcher
+        // ends with the reason; the stream and everyone else go on.
+        s.removeWatcher(w);
+        s.out({ watchId: w.id, events: [], revision: this.src.currentRevision(), canceled: true, cancelReason: (err as Error).message });
+      }
     }
     if (s.progressWanted && s.unsynced.size === 0 && s.pendingWatchers.size === 0) {
       s.progressWanted = false;
