@@ -13,6 +13,8 @@ import { join } from 'node:path';
 
 type Db = Level<Buffer, Buffer>;
 
+/** Rows read per step of scanBucket. */
+export const BACKEND_SCAN_BATCH_ROWS = 1024;
 /** A staged batch larger than this is committed at once even mid-round, to bound memory. */
 export const BACKEND_BATCH_OPS_MAX = 100_000;
 
@@ -166,6 +168,24 @@ export class Backend {
     const out: Array<[Buffer, Buffer]> = [];
     for await (const [k, v] of this.db.iterator({ gte: lo, lt: hi })) out.push([k.subarray(lo.length), v]);
     return out;
+  }
+
+  /** Visits every key/value of a bucket in key order, a batch at a time, without holding the
+   *  whole bucket in memory (the MVCC history at start). */
+  async scanBucket(bucket: string, fn: (key: Buffer, value: Buffer) => void): Promise<void> {
+    const lo = bucketKey(bucket, Buffer.alloc(0));
+    const hi = Buffer.from(lo);
+    hi[hi.length - 1] = SEP + 1;
+    const it = this.db.iterator({ gte: lo, lt: hi });
+    try {
+      for (;;) {
+        const rows = await it.nextv(BACKEND_SCAN_BATCH_ROWS);
+        if (rows.length === 0) break;
+        for (const [k, v] of rows) fn(k.subarray(lo.length), v);
+      }
+    } finally {
+      await it.close();
+    }
   }
 
   /** Removes every key of a bucket (staged). Used when a snapshot replaces the state. */

@@ -158,18 +158,18 @@ export class Mvcc implements WatchSource {
   /** Rebuilds the store from the backend's 'key' bucket. */
   static async open(backend: Backend, opts?: MvccOptions): Promise<Mvcc> {
     const m = new Mvcc(backend, opts);
-    const rows = await backend.loadBucket(KEY_BUCKET);
     let compactRev = -1;
     for (const [k, v] of await backend.loadBucket(META_BUCKET)) {
       if (k.equals(COMPACT_REV_KEY)) compactRev = Number(v.readBigInt64BE(0));
     }
-    m.load(rows.length, (i) => {
-      const [k, v] = rows[i]!;
+    // Every row is in level already, so a revision's KeyValue is dropped as soon as a newer one
+    // of its key is read: memory at start never holds more than the newest values.
+    const load = m.loader(true);
+    await backend.scanBucket(KEY_BUCKET, (k, v) => {
       const { main, sub } = decodeRevKey(k);
-      return { main, sub, kv: decodeKv(v, main) };
-    }, compactRev);
-    m.queueHistory(m.log);
-    m.evict(m.evictable.splice(0)); // every row came from level
+      load.add(main, sub, decodeKv(v, main));
+    });
+    load.finish(compactRev);
     return m;
   }
 
@@ -312,13 +312,14 @@ export class Mvcc implements WatchSource {
 
   /** Drops the KeyValues of superseded revisions now in the backend (see evictable). */
   private evict(revs: StoredRev[]): void {
-    for (let i = 0; i < revs.length; i++) {
-      const r = revs[i]!;
-      const kv = r.kv;
-      if (kv === null || kv.version === 0) continue;
-      this.bytes -= kv.value.length;
-      r.kv = null;
-    }
+    for (let i = 0; i < revs.length; i++) this.evictOne(revs[i]!);
+  }
+
+  private evictOne(r: StoredRev): void {
+    const kv = r.kv;
+    if (kv === null || kv.version === 0) return;
+    this.bytes -= kv.value.length;
+    r.kv = null;
   }
 
   // ---- writes -----------------------------------------------------------------------------
@@ -668,7 +669,9 @@ export class Mvcc implements WatchSource {
     this.bytes = 0;
     this.evictable = [];
     this.generation++;
-    this.load(n, (i) => recs[i]!, compactRev);
+    const load = this.loader(false);
+    for (const rec of recs) load.add(rec.main, rec.sub, rec.kv);
+    load.finish(compactRev);
     if (this.rev !== Math.max(rev, 1)) throw new Error(`mvcc: snapshot revision ${rev} disagrees with its history (${this.rev})`);
     this.watchHub.onRestore(oldRev);
     await this.backend.clearBucket(KEY_BUCKET);
@@ -686,12 +689,12 @@ export class Mvcc implements WatchSource {
     for (const r of revs) if (!isTombstone(r) && r.ki.revs[r.ki.revs.length - 1] !== r) this.evictable.push(r);
   }
 
-  /** Builds memory from stored revisions given in (main, sub) order. */
-  private load(n: number, get: (i: number) => StoredRevData, compactRev: number): void {
+  /** Builds memory from stored revisions added in (main, sub) order; inBackend: they are all in
+   *  level already, so superseded ones are evicted at once. */
+  private loader(inBackend: boolean): { add(main: number, sub: number, kv: KeyValue): void; finish(compactRev: number): void } {
     let lastMain = 0;
     let lastSub = -1;
-    for (let i = 0; i < n; i++) {
-      const { main, sub, kv } = get(i);
+    const add = (main: number, sub: number, kv: KeyValue): void => {
       if (main < lastMain || (main === lastMain && sub <= lastSub)) throw new Error('mvcc: stored revisions out of order');
       lastMain = main;
       lastSub = sub;
@@ -701,13 +704,19 @@ export class Mvcc implements WatchSource {
         ki = new KeyIndex(Buffer.isBuffer(kv.key) ? kv.key : Buffer.from(kv.key), ks);
         this.index.set(ks, ki);
         this.tree.insert(ki);
+      } else if (inBackend) {
+        this.evictOne(ki.revs[ki.revs.length - 1]!);
       }
       const shared: KeyValue = kv.key === ki.key ? kv : { ...kv, key: ki.key };
       const r: StoredRev = { main, sub, kv: shared, ki };
       ki.revs.push(r);
       this.log.push(r);
       this.bytes += ki.key.length + kv.value.length;
-    }
+    };
+    return { add, finish: (compactRev) => this.finishLoad(lastMain, compactRev) };
+  }
+
+  private finishLoad(lastMain: number, compactRev: number): void {
     this.compactRev = compactRev;
     // etcd: the current revision is the newest stored one, or the compaction revision when
     // compaction removed it (a delete's tombstones), and at least 1.
