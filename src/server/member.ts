@@ -713,9 +713,7 @@ export class RaftMember {
     this.sm = sm;
     this.confState = snap.metadata.confState;
     this.appliedIndex = snap.metadata.index;
-    this.snapshotIndex = snap.metadata.index;
-    this.logBytesSinceSnapshot = 0;
-    this.snapshotDataBytes = snap.data.length;
+    this.snapshotTaken(snap);
     for (const m of this.sm.membership.list()) if (m.id !== this.id) this.transport?.addPeer(m.id, m.peerUrls);
     this.log.info({ 'snapshot-index': snap.metadata.index }, 'applied incoming snapshot');
     this.afterApply();
@@ -754,6 +752,14 @@ export class RaftMember {
     this.onApplied?.();
   }
 
+  /** The latest snapshot (saved here or installed from the leader): what maybeSnapshot counts
+   *  from. */
+  private snapshotTaken(snap: Snapshot): void {
+    this.snapshotIndex = snap.metadata.index;
+    this.logBytesSinceSnapshot = 0;
+    this.snapshotDataBytes = snap.data.length;
+  }
+
   private async maybeSnapshot(): Promise<void> {
     const logBytesMax = Math.max(SNAPSHOT_LOG_BYTES, SNAPSHOT_LOG_BYTES_PER_DATA_BYTE * this.snapshotDataBytes);
     if (this.appliedIndex - this.snapshotIndex < this.opts.snapshotCount && this.logBytesSinceSnapshot < logBytesMax) return;
@@ -764,9 +770,7 @@ export class RaftMember {
     await this.sm.v3.backend.commitDurable();
     const snap = this.storage.createSnapshot(index, this.confState, this.sm.save());
     await this.wal.saveSnapshot(snap);
-    this.snapshotIndex = index;
-    this.logBytesSinceSnapshot = 0;
-    this.snapshotDataBytes = snap.data.length;
+    this.snapshotTaken(snap);
     const compactTo = this.storage.catchUpStart(index, SNAPSHOT_CATCH_UP_ENTRIES, SNAPSHOT_LOG_BYTES) - 1;
     if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
     await this.wal.release(index);

@@ -31,6 +31,14 @@ function bucketKey(bucket: string, key: Uint8Array): Buffer {
   return b;
 }
 
+/** The level key range holding exactly one bucket's keys: [bucket SEP, bucket SEP+1). */
+function bucketRange(bucket: string): { gte: Buffer; lt: Buffer } {
+  const gte = bucketKey(bucket, Buffer.alloc(0));
+  const lt = Buffer.from(gte);
+  lt[lt.length - 1] = SEP + 1;
+  return { gte, lt };
+}
+
 function u64(n: number): Buffer {
   const b = Buffer.allocUnsafe(8);
   b.writeBigUInt64BE(BigInt(n));
@@ -162,26 +170,22 @@ export class Backend {
 
   /** Every key/value of a bucket, in key order (used once at start to rebuild memory state). */
   async loadBucket(bucket: string): Promise<Array<[Buffer, Buffer]>> {
-    const lo = bucketKey(bucket, Buffer.alloc(0));
-    const hi = Buffer.from(lo);
-    hi[hi.length - 1] = SEP + 1;
     const out: Array<[Buffer, Buffer]> = [];
-    for await (const [k, v] of this.db.iterator({ gte: lo, lt: hi })) out.push([k.subarray(lo.length), v]);
+    await this.scanBucket(bucket, (k, v) => out.push([k, v]));
     return out;
   }
 
   /** Visits every key/value of a bucket in key order, a batch at a time, without holding the
    *  whole bucket in memory (the MVCC history at start). */
   async scanBucket(bucket: string, fn: (key: Buffer, value: Buffer) => void): Promise<void> {
-    const lo = bucketKey(bucket, Buffer.alloc(0));
-    const hi = Buffer.from(lo);
-    hi[hi.length - 1] = SEP + 1;
-    const it = this.db.iterator({ gte: lo, lt: hi });
+    const range = bucketRange(bucket);
+    const prefix = range.gte.length;
+    const it = this.db.iterator(range);
     try {
       for (;;) {
         const rows = await it.nextv(BACKEND_SCAN_BATCH_ROWS);
         if (rows.length === 0) break;
-        for (const [k, v] of rows) fn(k.subarray(lo.length), v);
+        for (const [k, v] of rows) fn(k.subarray(prefix), v);
       }
     } finally {
       await it.close();
@@ -190,11 +194,8 @@ export class Backend {
 
   /** Removes every key of a bucket (staged). Used when a snapshot replaces the state. */
   async clearBucket(bucket: string): Promise<void> {
-    const lo = bucketKey(bucket, Buffer.alloc(0));
-    const hi = Buffer.from(lo);
-    hi[hi.length - 1] = SEP + 1;
     await this.commit();
-    await this.db.clear({ gte: lo, lt: hi });
+    await this.db.clear(bucketRange(bucket));
   }
 
   /** Size of the store on disk (etcd's db size). */

@@ -296,16 +296,14 @@ export class Mvcc implements WatchSource {
    *  A revision the index holds but the backend lacks is lost data: that throws, never answers. */
   kvOf(r: StoredRev): KeyValue {
     if (r.kv !== null) return r.kv;
-    let rec: Buffer | undefined;
-    let kv: KeyValue;
+    let kv: KeyValue | undefined;
     try {
-      rec = this.backend.getSync(KEY_BUCKET, encodeRevKey(r.main, r.sub));
-      if (rec !== undefined) kv = decodeKv(rec, r.main, true);
+      const rec = this.backend.getSync(KEY_BUCKET, encodeRevKey(r.main, r.sub));
+      kv = rec === undefined ? undefined : decodeKv(rec, r.main, true);
     } catch (err) {
       throw new MvccReadError(`mvcc: reading revision ${r.main}_${r.sub} from the backend: ${(err as Error).message}`);
     }
-    if (rec === undefined) throw new MvccReadError(`mvcc: revision ${r.main}_${r.sub} is in the index but not in the backend`);
-    kv = kv!;
+    if (kv === undefined) throw new MvccReadError(`mvcc: revision ${r.main}_${r.sub} is in the index but not in the backend`);
     if (!r.ki.key.equals(kv.key) || kv.version === 0) throw new MvccReadError(`mvcc: the backend's record of revision ${r.main}_${r.sub} is not the index's`);
     return { key: r.ki.key, createRevision: kv.createRevision, modRevision: r.main, version: kv.version, value: kv.value, lease: kv.lease };
   }
