@@ -1,12 +1,12 @@
 // The v3 gRPC server: every etcdserverpb service, v3lock, v3election and grpc health, with
-// service definitions built from protobufjs reflection (no proto-loader). The member's client
-// port hands accepted HTTP/2 sockets to injectConnection().
+// messages coded by protobufjs reflection of etcd's protos, served by our gRPC-over-HTTP/2 server
+// (grpc-http2.ts). The member's client port hands accepted HTTP/2 sockets to injectConnection().
 import type { Socket } from 'node:net';
-import * as grpc from '@grpc/grpc-js';
 import { V3Error, GrpcCode } from '../../store/v3error.js';
 import type { AuthInfo, V3ApiOptions, V3Backend } from './backend.js';
 import { big, headerWire, long, type Wire } from './convert.js';
 import { observe } from './election.js';
+import { GrpcHttp2Server, type GrpcCall, type GrpcStatus, type MethodSpec } from './grpc-http2.js';
 import { service, type, type PbType } from './proto.js';
 import { unaryMethods, type UnaryMethod } from './services.js';
 import { WatchSession } from './watch.js';
@@ -20,143 +20,85 @@ export const SNAPSHOT_CHUNK_BYTES = 32 * 1024;
 /** Transport buffer above which a watch stream reports back-pressure to the hub. */
 export const WATCH_STREAM_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 
-const SIZE = Symbol('requestBytes');
-
 export interface GrpcServerHandle {
-  readonly server: grpc.Server;
   injectConnection(socket: Socket): void;
   close(): Promise<void>;
 }
 
 /** A thrown error as a gRPC status: V3Error keeps etcd's code and message. */
-export function toStatus(err: unknown): grpc.ServiceError {
-  if (err instanceof V3Error) return Object.assign(new Error(err.message), { code: err.code, details: err.message, metadata: new grpc.Metadata() });
-  const msg = err instanceof Error ? err.message : String(err);
-  return Object.assign(new Error(msg), { code: GrpcCode.UNKNOWN, details: msg, metadata: new grpc.Metadata() });
+export function toStatus(err: unknown): GrpcStatus {
+  if (err instanceof V3Error) return { code: err.code, details: err.message };
+  return { code: GrpcCode.UNKNOWN, details: err instanceof Error ? err.message : String(err) };
 }
 
-function serializer(t: PbType): (v: Wire) => Buffer {
-  return (v) => {
-    // Already encoded (the watch stream's shared-event fast path).
-    if (Buffer.isBuffer(v)) return v;
-    const u = t.encode(v).finish();
-    return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+function spec(requestStream: boolean, responseStream: boolean, reqT: PbType, resT: PbType): MethodSpec {
+  return {
+    requestStream,
+    responseStream,
+    decode: (b) => reqT.decode(b) as unknown as Wire,
+    encode: (v) => {
+      // Already encoded (the watch stream's shared-event fast path).
+      if (Buffer.isBuffer(v)) return v;
+      const u = resT.encode(v).finish();
+      return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+    },
   };
-}
-
-function deserializer(t: PbType): (b: Buffer) => Wire {
-  return (b) => {
-    const m = t.decode(b) as unknown as Wire;
-    m[SIZE as unknown as string] = b.length;
-    return m;
-  };
-}
-
-function metaString(md: grpc.Metadata, key: string): string | undefined {
-  const v = md.get(key)[0];
-  return v === undefined ? undefined : typeof v === 'string' ? v : v.toString('utf8');
 }
 
 /** etcd's interceptors: hasleader, learner, then the token. */
-async function prelude(b: V3Backend, md: grpc.Metadata, learnerOk: boolean): Promise<AuthInfo | undefined> {
-  if (metaString(md, 'hasleader') === 'true' && !b.hasLeader()) throw new V3Error('noLeader');
+async function prelude(b: V3Backend, call: GrpcCall, learnerOk: boolean): Promise<AuthInfo | undefined> {
+  if (call.metadata('hasleader') === 'true' && !b.hasLeader()) throw new V3Error('noLeader');
   if (!learnerOk && b.isLearner()) throw new V3Error('notSupportedForLearner');
-  const token = metaString(md, 'token');
+  const token = call.metadata('token');
   return token ? b.authInfoFromToken(token) : undefined;
 }
 
 export function createGrpcServer(backend: V3Backend, opts: V3ApiOptions): GrpcServerHandle {
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': opts.maxRequestBytes + GRPC_OVERHEAD_BYTES,
-    'grpc.max_send_message_length': -1,
-    // channelz (grpc's introspection service, which tsetcd does not serve) would otherwise
-    // track every call and message: a per-request cost for nothing.
-    'grpc.enable_channelz': 0,
-    ...(opts.maxConcurrentStreams ? { 'grpc.max_concurrent_streams': opts.maxConcurrentStreams } : {}),
+  const server = new GrpcHttp2Server({
+    maxReceiveBytes: opts.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+    ...(opts.maxConcurrentStreams ? { maxConcurrentStreams: opts.maxConcurrentStreams } : {}),
+    toStatus,
   });
   const unary = new Map<string, UnaryMethod>();
   for (const m of unaryMethods(backend, opts)) unary.set(m.path, m);
+  const streams = new Map<string, (call: GrpcCall) => void>([
+    ['/etcdserverpb.Watch/Watch', watchImpl(backend, opts)],
+    ['/etcdserverpb.Lease/LeaseKeepAlive', keepAliveImpl(backend)],
+    ['/etcdserverpb.Maintenance/Snapshot', snapshotImpl(backend)],
+    ['/v3electionpb.Election/Observe', observeImpl(backend)],
+    ['/grpc.health.v1.Health/Watch', healthWatchImpl()],
+  ]);
 
-  const defs = new Map<string, Record<string, grpc.MethodDefinition<Wire, Wire>>>();
-  const impls = new Map<string, grpc.UntypedServiceImplementation>();
   for (const svcName of ['etcdserverpb.KV', 'etcdserverpb.Watch', 'etcdserverpb.Lease', 'etcdserverpb.Cluster',
     'etcdserverpb.Maintenance', 'etcdserverpb.Auth', 'v3lockpb.Lock', 'v3electionpb.Election', 'grpc.health.v1.Health']) {
-    const svc = service(svcName);
-    const def: Record<string, grpc.MethodDefinition<Wire, Wire>> = {};
-    const impl: grpc.UntypedServiceImplementation = {};
-    for (const method of svc.methodsArray) {
+    for (const method of service(svcName).methodsArray) {
       method.resolve();
-      const reqT = method.resolvedRequestType!;
-      const resT = method.resolvedResponseType!;
       const path = `/${svcName}/${method.name}`;
-      def[method.name] = {
-        path, originalName: method.name,
-        requestStream: !!method.requestStream, responseStream: !!method.responseStream,
-        requestSerialize: serializer(reqT), requestDeserialize: deserializer(reqT),
-        responseSerialize: serializer(resT), responseDeserialize: deserializer(resT),
-      };
+      const s = spec(!!method.requestStream, !!method.responseStream, method.resolvedRequestType!, method.resolvedResponseType!);
       const u = unary.get(path);
-      if (u && !method.requestStream && !method.responseStream) impl[method.name] = unaryImpl(backend, opts, u);
+      const st = streams.get(path);
+      if (u && !s.requestStream && !s.responseStream) server.unary(path, s, unaryImpl(backend, opts, u));
+      else if (st) server.streaming(path, s, st);
+      else throw new Error(`v3 gRPC: no handler for ${path}`);
     }
-    defs.set(svcName, def);
-    impls.set(svcName, impl);
   }
-  impls.get('etcdserverpb.Watch')!.Watch = watchImpl(backend, opts);
-  impls.get('etcdserverpb.Lease')!.LeaseKeepAlive = keepAliveImpl(backend);
-  impls.get('etcdserverpb.Maintenance')!.Snapshot = snapshotImpl(backend);
-  impls.get('v3electionpb.Election')!.Observe = observeImpl(backend);
-  impls.get('grpc.health.v1.Health')!.Watch = healthWatchImpl();
-  for (const [name, def] of defs) server.addService(def as grpc.ServiceDefinition, impls.get(name)!);
-
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   return {
-    server,
-    injectConnection: (socket) => injector.injectConnection(socket),
-    close: () => new Promise<void>((resolve) => {
-      injector.destroy();
-      server.tryShutdown(() => resolve());
-    }),
+    injectConnection: (socket) => server.injectConnection(socket),
+    close: () => server.close(),
   };
 }
 
-function unaryImpl(b: V3Backend, opts: V3ApiOptions, m: UnaryMethod): grpc.handleUnaryCall<Wire, Wire> {
-  return (call, callback) => {
+function unaryImpl(b: V3Backend, opts: V3ApiOptions, m: UnaryMethod): (req: Wire, call: GrpcCall) => Promise<Wire> {
+  return async (req, call) => {
+    if (call.requestBytes > opts.maxRequestBytes) throw new V3Error('requestTooLarge');
+    const auth = await prelude(b, call, m.learnerOk ? m.learnerOk(req) : false);
     // The abort signal only matters to the few handlers that wait (lock, campaign): it is made
     // when one asks for it, not for every call.
-    let ac: AbortController | undefined;
-    let cancelled = false;
-    let done = false;
-    call.on('cancelled', () => {
-      if (done) return;
-      cancelled = true;
-      ac?.abort();
-    });
-    const signal = (): AbortSignal => {
-      if (ac === undefined) {
-        ac = new AbortController();
-        if (cancelled) ac.abort();
-      }
-      return ac.signal;
-    };
-    (async () => {
-      const req = call.request;
-      if ((req[SIZE as unknown as string] as number) > opts.maxRequestBytes) throw new V3Error('requestTooLarge');
-      const auth = await prelude(b, call.metadata, m.learnerOk ? m.learnerOk(req) : false);
-      return m.handler(req, { auth, get signal() { return signal(); } });
-    })().then(
-      (res) => {
-        done = true;
-        callback(null, res);
-      },
-      (err) => {
-        done = true;
-        callback(toStatus(err));
-      },
-    );
+    return m.handler(req, { auth, get signal() { return call.signal; } });
   };
 }
 
-function watchImpl(b: V3Backend, opts: V3ApiOptions): grpc.handleBidiStreamingCall<Wire, Wire> {
+function watchImpl(b: V3Backend, opts: V3ApiOptions): (call: GrpcCall) => void {
   return (call) => {
     let session: WatchSession | undefined;
     let ended = false;
@@ -164,7 +106,7 @@ function watchImpl(b: V3Backend, opts: V3ApiOptions): grpc.handleBidiStreamingCa
       if (ended) return;
       ended = true;
       session?.close();
-      if (err) call.destroy(toStatus(err));
+      if (err) call.fail(toStatus(err));
       else call.end();
     };
     const queued: Wire[] = [];
@@ -174,9 +116,8 @@ function watchImpl(b: V3Backend, opts: V3ApiOptions): grpc.handleBidiStreamingCa
     });
     call.on('end', () => end());
     call.on('cancelled', () => end());
-    call.on('error', () => end());
     call.on('drain', () => session?.drained());
-    prelude(b, call.metadata, false).then((auth) => {
+    prelude(b, call, false).then((auth) => {
       if (ended) return;
       session = new WatchSession(b, auth, {
         write: (res) => {
@@ -186,7 +127,7 @@ function watchImpl(b: V3Backend, opts: V3ApiOptions): grpc.handleBidiStreamingCa
         },
         writeEncoded: (bytes) => {
           if (ended) return true;
-          call.write(bytes as unknown as Wire);
+          call.write(bytes);
           return call.writableLength < WATCH_STREAM_HIGH_WATER_BYTES;
         },
         fail: (err) => end(err),
@@ -196,7 +137,7 @@ function watchImpl(b: V3Backend, opts: V3ApiOptions): grpc.handleBidiStreamingCa
   };
 }
 
-function keepAliveImpl(b: V3Backend): grpc.handleBidiStreamingCall<Wire, Wire> {
+function keepAliveImpl(b: V3Backend): (call: GrpcCall) => void {
   return (call) => {
     let pending = 0;
     let ended = false;
@@ -204,9 +145,9 @@ function keepAliveImpl(b: V3Backend): grpc.handleBidiStreamingCall<Wire, Wire> {
     const fail = (err: unknown): void => {
       if (ended) return;
       ended = true;
-      call.destroy(toStatus(err));
+      call.fail(toStatus(err));
     };
-    const ready = prelude(b, call.metadata, false);
+    const ready = prelude(b, call, false);
     ready.catch(fail);
     call.on('data', (req: Wire) => {
       if (ended) return;
@@ -232,11 +173,10 @@ function keepAliveImpl(b: V3Backend): grpc.handleBidiStreamingCall<Wire, Wire> {
       chain.then(() => { if (!ended) { ended = true; call.end(); } }, () => undefined);
     });
     call.on('cancelled', () => { ended = true; });
-    call.on('error', () => { ended = true; });
   };
 }
 
-function waitDrain(call: grpc.ServerWritableStream<Wire, Wire>): Promise<void> {
+function waitDrain(call: GrpcCall): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       call.off('drain', done);
@@ -248,12 +188,12 @@ function waitDrain(call: grpc.ServerWritableStream<Wire, Wire>): Promise<void> {
   });
 }
 
-function snapshotImpl(b: V3Backend): grpc.handleServerStreamingCall<Wire, Wire> {
+function snapshotImpl(b: V3Backend): (call: GrpcCall) => void {
   return (call) => {
     let cancelled = false;
     call.on('cancelled', () => { cancelled = true; });
     (async () => {
-      const auth = await prelude(b, call.metadata, false);
+      const auth = await prelude(b, call, false);
       const snap = await b.snapshot(auth);
       const { createHash } = await import('node:crypto');
       const sha = createHash('sha256');
@@ -277,24 +217,24 @@ function snapshotImpl(b: V3Backend): grpc.handleServerStreamingCall<Wire, Wire> 
       // etcd appends the sha256 of the database so `snapshot restore` can verify it.
       call.write({ blob: sha.digest() });
       call.end();
-    })().catch((err) => { if (!cancelled) call.destroy(toStatus(err)); });
+    })().catch((err) => { if (!cancelled) call.fail(toStatus(err)); });
   };
 }
 
-function observeImpl(b: V3Backend): grpc.handleServerStreamingCall<Wire, Wire> {
+function observeImpl(b: V3Backend): (call: GrpcCall) => void {
   return (call) => {
     const ac = new AbortController();
     call.on('cancelled', () => ac.abort());
     (async () => {
-      const auth = await prelude(b, call.metadata, false);
+      const auth = await prelude(b, call, false);
       await observe(b, call.request, auth, ac.signal, async (res) => {
         if (!call.write(res) && !ac.signal.aborted) await waitDrain(call);
       });
-    })().catch((err) => { if (!ac.signal.aborted) call.destroy(toStatus(err)); });
+    })().catch((err) => { if (!ac.signal.aborted) call.fail(toStatus(err)); });
   };
 }
 
-function healthWatchImpl(): grpc.handleServerStreamingCall<Wire, Wire> {
+function healthWatchImpl(): (call: GrpcCall) => void {
   return (call) => {
     call.write({ status: 1 });
   };

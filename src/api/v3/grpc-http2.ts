@@ -1,0 +1,423 @@
+// gRPC over node:http2, the server side: length-prefixed messages, the status in trailers (or
+// trailers-only), grpc-timeout deadlines, gzip/deflate request messages (gRPC's PROTOCOL-HTTP2).
+// tsetcd serves its calls on this rather than on @grpc/grpc-js's server: per call that server builds
+// a Metadata map, an interceptor chain and a Node stream object around the HTTP/2 stream, about a
+// third more CPU and garbage per call than the HTTP/2 work itself, and it ends a unary call in two
+// socket writes (the trailers wait for the message's write to complete). Here a unary answer's
+// headers, message and trailers leave together, as grpc-go sends them.
+import { EventEmitter } from 'node:events';
+import http2 from 'node:http2';
+import type { Socket } from 'node:net';
+import zlib from 'node:zlib';
+import { GrpcCode } from '../../store/v3error.js';
+import type { Wire } from './convert.js';
+
+/** After close(), sessions still open this much later (streams the clients keep open) are destroyed. */
+export const GRPC_CLOSE_GRACE_MS = 2000;
+/** grpc-timeout has at most 8 digits; Node timers take at most this many milliseconds. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+const MESSAGE_PREFIX_BYTES = 5;
+
+export interface GrpcStatus {
+  readonly code: number;
+  readonly details: string;
+}
+
+export interface MethodSpec {
+  readonly requestStream: boolean;
+  readonly responseStream: boolean;
+  readonly decode: (b: Buffer) => Wire;
+  /** A Buffer passes through as an already encoded message. */
+  readonly encode: (v: Wire | Buffer) => Buffer;
+}
+
+/** A unary method: the answer, or a thrown error turned into a status by `toStatus`. */
+export type UnaryHandler = (req: Wire, call: GrpcCall) => Promise<Wire>;
+/** A streaming method: it answers through call.write/end/fail. */
+export type StreamHandler = (call: GrpcCall) => void;
+
+interface Method {
+  readonly spec: MethodSpec;
+  readonly unary?: UnaryHandler;
+  readonly stream?: StreamHandler;
+}
+
+export interface GrpcServerOptions {
+  /** Largest request message accepted (decompressed); larger is RESOURCE_EXHAUSTED. */
+  readonly maxReceiveBytes: number;
+  readonly maxConcurrentStreams?: number;
+  readonly toStatus: (err: unknown) => GrpcStatus;
+}
+
+const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc' } as const;
+const OK_TRAILERS = { 'grpc-status': '0' } as const;
+
+/** gRPC's percent-encoding of grpc-message: printable ASCII except '%' stays as it is. */
+export function encodeGrpcMessage(s: string): string {
+  let plain = true;
+  for (let i = 0; i < s.length && plain; i++) {
+    const c = s.charCodeAt(i);
+    plain = c >= 0x20 && c <= 0x7e && c !== 0x25;
+  }
+  if (plain) return s;
+  let out = '';
+  for (const b of Buffer.from(s, 'utf8')) {
+    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** grpc-timeout ("100m", "5S", ...) in milliseconds, or undefined when absent or malformed. */
+export function parseGrpcTimeout(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(v);
+  if (m === null) return undefined;
+  const n = Number(m[1]);
+  const ms = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 }[m[2] as 'H'];
+  return Math.min(TIMER_MAX_MS, Math.ceil(n * ms));
+}
+
+function frame(body: Buffer): Buffer {
+  const f = Buffer.allocUnsafe(MESSAGE_PREFIX_BYTES + body.length);
+  f[0] = 0;
+  f.writeUInt32BE(body.length, 1);
+  body.copy(f, MESSAGE_PREFIX_BYTES);
+  return f;
+}
+
+function headerString(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * One call: the HTTP/2 stream with gRPC's framing. Events: 'data' (a request message of a
+ * client-streaming method), 'end' (the client half-closed), 'cancelled' (the client went away or
+ * the deadline passed before the call ended), 'drain' (room to write again).
+ */
+export class GrpcCall extends EventEmitter {
+  /** The request of a unary or server-streaming method. */
+  request: Wire = {};
+  /** Size in bytes of the last request message as received. */
+  requestBytes = 0;
+  private headersSent = false;
+  private ended = false;
+  private cancelledFlag = false;
+  private trailers: Record<string, string> = OK_TRAILERS;
+  private ac: AbortController | undefined;
+  private deadline: NodeJS.Timeout | undefined;
+  // Inbound bytes not yet a whole message; at most one message (maxReceiveBytes + prefix).
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private need = -1;
+  private messages = 0;
+
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    private readonly headers: http2.IncomingHttpHeaders,
+    private readonly spec: MethodSpec,
+    private readonly maxReceiveBytes: number,
+  ) {
+    super();
+  }
+
+  /** A request metadata value (etcd reads "token" and "hasleader"). */
+  metadata(key: string): string | undefined {
+    return headerString(this.headers[key]);
+  }
+
+  get cancelled(): boolean {
+    return this.cancelledFlag;
+  }
+
+  /** Aborted when the call is cancelled; made on first use. */
+  get signal(): AbortSignal {
+    if (this.ac === undefined) {
+      this.ac = new AbortController();
+      if (this.cancelledFlag) this.ac.abort();
+    }
+    return this.ac.signal;
+  }
+
+  /** Bytes written and not yet taken by the transport. */
+  get writableLength(): number {
+    return this.stream.writableLength;
+  }
+
+  /** Sends one response message; false when the transport's buffer is over its high-water mark. */
+  write(msg: Wire | Buffer): boolean {
+    if (this.ended || this.stream.destroyed) return true;
+    this.sendHeaders();
+    return this.stream.write(frame(this.spec.encode(msg)));
+  }
+
+  /** Ends the call with OK, after the messages written. */
+  end(): void {
+    this.finish(OK_TRAILERS);
+  }
+
+  /** Ends the call with this status. */
+  fail(status: GrpcStatus): void {
+    this.finish({ 'grpc-status': String(status.code), 'grpc-message': encodeGrpcMessage(status.details) });
+  }
+
+  /** The unary answer: headers, message and OK trailers in one go. */
+  answer(msg: Wire): void {
+    if (this.ended || this.stream.destroyed) return;
+    this.ended = true;
+    this.clearDeadline();
+    this.sendHeaders();
+    this.stream.end(frame(this.spec.encode(msg)));
+  }
+
+  private sendHeaders(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    this.stream.once('wantTrailers', () => {
+      if (!this.stream.destroyed) this.stream.sendTrailers(this.trailers);
+    });
+  }
+
+  private finish(trailers: Record<string, string>): void {
+    if (this.ended || this.stream.destroyed) return;
+    this.ended = true;
+    this.clearDeadline();
+    if (this.headersSent) {
+      this.trailers = trailers;
+      this.stream.end();
+    } else {
+      // Trailers-only: the status goes in the one HEADERS frame.
+      this.headersSent = true;
+      this.stream.respond({ ...RESPONSE_HEADERS, ...trailers }, { endStream: true });
+    }
+  }
+
+  /** @internal The stream closed: a call not ended by us was cancelled. */
+  closed(): void {
+    this.clearDeadline();
+    if (this.ended) return;
+    this.ended = true;
+    this.cancel();
+  }
+
+  /** @internal */
+  startDeadline(ms: number): void {
+    this.deadline = setTimeout(() => {
+      this.deadline = undefined;
+      if (this.ended) return;
+      this.fail({ code: GrpcCode.DEADLINE_EXCEEDED, details: 'context deadline exceeded' });
+      this.cancel();
+    }, ms);
+  }
+
+  private cancel(): void {
+    this.cancelledFlag = true;
+    this.ac?.abort();
+    this.emit('cancelled');
+  }
+
+  private clearDeadline(): void {
+    if (this.deadline !== undefined) clearTimeout(this.deadline);
+    this.deadline = undefined;
+  }
+
+  /** @internal Inbound bytes; calls onMessage for each whole message. */
+  data(chunk: Buffer, onMessage: (msg: Wire) => void): void {
+    // After the status is sent, what the client still sends is dropped.
+    if (this.ended) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    while (!this.ended) {
+      if (this.need < 0) {
+        if (this.buffered < MESSAGE_PREFIX_BYTES) return;
+        const head = this.chunks[0]!.length >= MESSAGE_PREFIX_BYTES ? this.chunks[0]! : this.flatten();
+        const len = head.readUInt32BE(1);
+        if (len > this.maxReceiveBytes) {
+          this.fail({ code: GrpcCode.RESOURCE_EXHAUSTED, details: `grpc: received message larger than max (${len} vs. ${this.maxReceiveBytes})` });
+          this.chunks = [];
+          return;
+        }
+        this.need = MESSAGE_PREFIX_BYTES + len;
+      }
+      if (this.buffered < this.need) return;
+      const all = this.flatten();
+      const compressed = all[0] !== 0;
+      let body = all.subarray(MESSAGE_PREFIX_BYTES, this.need);
+      const rest = all.subarray(this.need);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.buffered = rest.length;
+      this.need = -1;
+      if (compressed) {
+        const b = this.decompress(body);
+        if (b === undefined) return;
+        body = b;
+      }
+      let msg: Wire;
+      try {
+        msg = this.spec.decode(body);
+      } catch {
+        this.fail({ code: GrpcCode.INTERNAL, details: 'grpc: error unmarshalling request' });
+        return;
+      }
+      this.requestBytes = body.length;
+      this.messages++;
+      onMessage(msg);
+    }
+  }
+
+  /** @internal Messages received so far. */
+  get received(): number {
+    return this.messages;
+  }
+
+  private flatten(): Buffer {
+    if (this.chunks.length !== 1) this.chunks = [Buffer.concat(this.chunks, this.buffered)];
+    return this.chunks[0]!;
+  }
+
+  private decompress(body: Buffer): Buffer | undefined {
+    const enc = this.metadata('grpc-encoding') ?? 'identity';
+    const opts = { maxOutputLength: Math.max(1, this.maxReceiveBytes) };
+    try {
+      if (enc === 'gzip') return zlib.gunzipSync(body, opts);
+      if (enc === 'deflate') return zlib.inflateSync(body, opts);
+    } catch (err) {
+      if (err instanceof RangeError) {
+        this.fail({ code: GrpcCode.RESOURCE_EXHAUSTED, details: `grpc: received message after decompression larger than max (${this.maxReceiveBytes})` });
+      } else {
+        this.fail({ code: GrpcCode.INTERNAL, details: `grpc: failed to decompress the received message: ${(err as Error).message}` });
+      }
+      return undefined;
+    }
+    this.fail({ code: GrpcCode.INTERNAL, details: `grpc: compressed flag set with grpc-encoding "${enc}"` });
+    return undefined;
+  }
+}
+
+/** The server: methods by path, and the HTTP/2 sessions of the sockets handed to it. */
+export class GrpcHttp2Server {
+  private readonly methods = new Map<string, Method>();
+  private readonly h2: http2.Http2Server;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private closing = false;
+
+  constructor(private readonly opts: GrpcServerOptions) {
+    this.h2 = http2.createServer({
+      // Header blocks are bounded by nghttp2's own limits; Node's extra check would refuse large
+      // metadata that grpc-go accepts.
+      maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER,
+      // Node's per-session memory cap (10 MB by default) refuses new streams with
+      // ENHANCE_YOUR_CALM once watch streams have that much queued; each stream's own high-water
+      // mark bounds what is queued instead (as grpc-js does).
+      maxSessionMemory: Number.MAX_SAFE_INTEGER,
+      ...(opts.maxConcurrentStreams ? { settings: { maxConcurrentStreams: opts.maxConcurrentStreams } } : {}),
+    });
+    this.h2.on('session', (s: http2.ServerHttp2Session) => {
+      this.sessions.add(s);
+      s.on('error', () => undefined);
+      s.once('close', () => this.sessions.delete(s));
+    });
+    this.h2.on('stream', (stream, headers) => this.onStream(stream, headers));
+  }
+
+  unary(path: string, spec: MethodSpec, handler: UnaryHandler): void {
+    this.methods.set(path, { spec, unary: handler });
+  }
+
+  streaming(path: string, spec: MethodSpec, handler: StreamHandler): void {
+    this.methods.set(path, { spec, stream: handler });
+  }
+
+  injectConnection(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    this.h2.emit('connection', socket);
+  }
+
+  /** GOAWAY to every session; those still open after GRPC_CLOSE_GRACE_MS are destroyed. */
+  close(): Promise<void> {
+    this.closing = true;
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        for (const s of this.sessions) s.destroy();
+      }, GRPC_CLOSE_GRACE_MS);
+      let open = this.sessions.size;
+      const closed = (): void => {
+        if (--open > 0) return;
+        clearTimeout(timer);
+        resolve();
+      };
+      for (const s of this.sessions) {
+        s.once('close', closed);
+        s.close();
+      }
+    });
+  }
+
+  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    stream.on('error', () => undefined);
+    const path = headerString(headers[':path']) ?? '';
+    const method = this.methods.get(path);
+    const ct = headerString(headers['content-type']) ?? '';
+    if (!ct.startsWith('application/grpc')) {
+      // grpc-go answers a request that is not gRPC with HTTP 415.
+      stream.respond({ ':status': 415, 'content-type': 'text/plain' }, { endStream: true });
+      return;
+    }
+    const call = new GrpcCall(stream, headers, method?.spec ?? NO_SPEC, this.opts.maxReceiveBytes);
+    stream.once('close', () => call.closed());
+    if (method === undefined) {
+      const slash = path.lastIndexOf('/');
+      const svc = path.slice(1, slash);
+      const known = [...this.methods.keys()].some((p) => p.startsWith(`/${svc}/`));
+      call.fail({ code: GrpcCode.UNIMPLEMENTED, details: known ? `unknown method ${path.slice(slash + 1)} for service ${svc}` : `unknown service ${svc}` });
+      return;
+    }
+    const enc = headerString(headers['grpc-encoding']);
+    if (enc !== undefined && enc !== 'identity' && enc !== 'gzip' && enc !== 'deflate') {
+      call.fail({ code: GrpcCode.UNIMPLEMENTED, details: `grpc: Decompressor is not installed for grpc-encoding "${enc}"` });
+      return;
+    }
+    const timeout = parseGrpcTimeout(headerString(headers['grpc-timeout']));
+    if (timeout !== undefined) call.startDeadline(timeout);
+
+    if (method.spec.responseStream) stream.on('drain', () => call.emit('drain'));
+    if (method.spec.requestStream) {
+      // Client streaming: the handler is there before the first message.
+      method.stream!(call);
+      stream.on('data', (chunk: Buffer) => call.data(chunk, (msg) => call.emit('data', msg)));
+      stream.once('end', () => call.emit('end'));
+      return;
+    }
+    // One request message, then the half-close.
+    stream.on('data', (chunk: Buffer) => call.data(chunk, (msg) => {
+      if (call.received > 1) call.fail({ code: GrpcCode.UNIMPLEMENTED, details: 'grpc: more than one request message for a unary method' });
+      else call.request = msg;
+    }));
+    stream.once('end', () => {
+      if (call.cancelled || stream.destroyed) return;
+      if (call.received !== 1) {
+        call.fail({ code: GrpcCode.UNIMPLEMENTED, details: 'grpc: a unary method needs one request message' });
+        return;
+      }
+      if (method.stream !== undefined) {
+        method.stream(call);
+        return;
+      }
+      method.unary!(call.request, call).then(
+        (res) => call.answer(res),
+        (err: unknown) => call.fail(this.opts.toStatus(err)),
+      );
+    });
+  }
+}
+
+const NO_SPEC: MethodSpec = {
+  requestStream: false,
+  responseStream: false,
+  decode: () => ({}),
+  encode: (v) => (Buffer.isBuffer(v) ? v : Buffer.alloc(0)),
+};
