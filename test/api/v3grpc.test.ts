@@ -1,4 +1,4 @@
-// The v3 gRPC server over real loopback sockets (accepted by net, handed to grpc-js through the
+// The v3 gRPC server over real loopback sockets (accepted by net, handed to our gRPC server through the
 // connection injector as the member's client port does), driven by the etcd3 npm client and by
 // raw grpc-js clients built from our .proto files. The backend is an in-test fake.
 import { test, before, after } from 'node:test';

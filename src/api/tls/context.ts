@@ -223,7 +223,7 @@ const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 export interface ClientPortRoutes {
   /** HTTP/1.1: the socket is given with http1.emit('connection', socket). */
   readonly http1: http.Server;
-  /** HTTP/2 (gRPC), e.g. grpc-js Server.createConnectionInjector().injectConnection. Undefined:
+  /** HTTP/2 (gRPC): the v3 gRPC server's injectConnection. Undefined:
    *  such connections are closed. */
   readonly http2?: (socket: net.Socket) => void;
 }

@@ -387,9 +387,9 @@ export class GrpcHttp2Server {
     if (method.spec.responseStream) stream.on('drain', () => call.emit('drain'));
     if (method.spec.requestStream) {
       // Client streaming: the handler is there before the first message.
-      method.stream!(call);
-      stream.on('data', (chunk: Buffer) => call.data(chunk, (msg) => call.emit('data', msg)));
-      stream.once('end', () => call.emit('end'));
+      this.guard(call, () => method.stream!(call));
+      stream.on('data', (chunk: Buffer) => call.data(chunk, (msg) => this.guard(call, () => call.emit('data', msg))));
+      stream.once('end', () => this.guard(call, () => call.emit('end')));
       return;
     }
     // One request message, then the half-close.
@@ -404,7 +404,7 @@ export class GrpcHttp2Server {
         return;
       }
       if (method.stream !== undefined) {
-        method.stream(call);
+        this.guard(call, () => method.stream!(call));
         return;
       }
       method.unary!(call.request, call).then(
@@ -412,6 +412,15 @@ export class GrpcHttp2Server {
         (err: unknown) => call.fail(this.opts.toStatus(err)),
       );
     });
+  }
+
+  /** A handler that throws ends its own call with the error's status, not the member. */
+  private guard(call: GrpcCall, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      call.fail(this.opts.toStatus(err));
+    }
   }
 }
 
