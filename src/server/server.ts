@@ -134,11 +134,6 @@ export class TsetcdServer {
       { forward: (op, args) => this.forwardToLeader(op, args) },
       () => this.transport,
     );
-    this.grpc = createGrpcServer(this.v3, {
-      maxRequestBytes: cfg.maxRequestBytes,
-      maxTxnOps: cfg.maxTxnOps,
-      ...(cfg.maxConcurrentStreams > 0 && cfg.maxConcurrentStreams < 2 ** 31 ? { maxConcurrentStreams: cfg.maxConcurrentStreams } : {}),
-    });
     this.app = Fastify({
       logger: false,
       bodyLimit: cfg.maxRequestBytes + 512 * 1024,
@@ -146,6 +141,16 @@ export class TsetcdServer {
     });
     this.metrics = new MemberMetrics({ memberId: b.meta.memberId, extensive: cfg.metrics === 'extensive' });
     this.member.metrics = this.metrics;
+    const metrics = this.metrics;
+    this.grpc = createGrpcServer(this.v3, {
+      maxRequestBytes: cfg.maxRequestBytes,
+      maxTxnOps: cfg.maxTxnOps,
+      ...(cfg.maxConcurrentStreams > 0 && cfg.maxConcurrentStreams < 2 ** 31 ? { maxConcurrentStreams: cfg.maxConcurrentStreams } : {}),
+    }, {
+      method: (path, type) => metrics.grpcMethodByPath(path, type),
+      receivedBytes: (n) => metrics.addClientGrpcReceivedBytes(n),
+      sentBytes: (n) => metrics.addClientGrpcSentBytes(n),
+    });
     this.metrics.collectFrom({
       snapshot: async () => {
         const v3 = this.member.sm.v3;

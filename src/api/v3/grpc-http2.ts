@@ -40,6 +40,27 @@ interface Method {
   readonly spec: MethodSpec;
   readonly unary?: UnaryHandler;
   readonly stream?: StreamHandler;
+  readonly stats?: MethodStats;
+}
+
+/** grpc-prometheus's names for the four kinds of method. */
+export type GrpcMethodType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
+
+/** What grpc-go's prometheus interceptors count, per method (etcd's grpc_server_* series). */
+export interface MethodStats {
+  started(): void;
+  /** The call ended with this status code after `seconds`. */
+  handled(code: number, seconds: number): void;
+  msgReceived(): void;
+  msgSent(): void;
+}
+
+export interface GrpcObserver {
+  /** Asked once per method, when it is registered. */
+  method(path: string, type: GrpcMethodType): MethodStats;
+  /** Sizes of the request and response messages (etcd_network_client_grpc_*_bytes_total). */
+  receivedBytes(n: number): void;
+  sentBytes(n: number): void;
 }
 
 export interface GrpcServerOptions {
@@ -47,6 +68,7 @@ export interface GrpcServerOptions {
   readonly maxReceiveBytes: number;
   readonly maxConcurrentStreams?: number;
   readonly toStatus: (err: unknown) => GrpcStatus;
+  readonly observer?: GrpcObserver;
 }
 
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc' } as const;
@@ -110,14 +132,37 @@ export class GrpcCall extends EventEmitter {
   private buffered = 0;
   private need = -1;
   private messages = 0;
+  /** When the call was counted as started (performance.now()); -1 before. */
+  private startedAt = -1;
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
     private readonly headers: http2.IncomingHttpHeaders,
     private readonly spec: MethodSpec,
     private readonly maxReceiveBytes: number,
+    private readonly stats?: MethodStats,
+    private readonly observer?: GrpcObserver,
   ) {
     super();
+  }
+
+  /** @internal Counts the call as started (a unary call once its request is read, as grpc-go's
+   *  interceptors see it); only started calls are counted as handled. */
+  start(): void {
+    if (this.stats === undefined || this.startedAt >= 0) return;
+    this.startedAt = performance.now();
+    this.stats.started();
+  }
+
+  private handled(code: number): void {
+    if (this.stats === undefined || this.startedAt < 0) return;
+    this.stats.handled(code, (performance.now() - this.startedAt) / 1000);
+  }
+
+  private sent(body: Buffer): Buffer {
+    this.stats?.msgSent();
+    this.observer?.sentBytes(body.length);
+    return body;
   }
 
   /** A request metadata value (etcd reads "token" and "hasleader"). */
@@ -147,7 +192,7 @@ export class GrpcCall extends EventEmitter {
   write(msg: Wire | Buffer): boolean {
     if (this.ended || this.stream.destroyed) return true;
     this.sendHeaders();
-    return this.stream.write(frame(this.spec.encode(msg)));
+    return this.stream.write(frame(this.sent(this.spec.encode(msg))));
   }
 
   /** Ends the call with OK, after the messages written. */
@@ -166,7 +211,8 @@ export class GrpcCall extends EventEmitter {
     this.ended = true;
     this.clearDeadline();
     this.sendHeaders();
-    this.stream.end(frame(this.spec.encode(msg)));
+    this.stream.end(frame(this.sent(this.spec.encode(msg))));
+    this.handled(GrpcCode.OK);
   }
 
   private sendHeaders(): void {
@@ -182,6 +228,7 @@ export class GrpcCall extends EventEmitter {
     if (this.ended || this.stream.destroyed) return;
     this.ended = true;
     this.clearDeadline();
+    this.handled(Number(trailers['grpc-status']));
     if (this.headersSent) {
       this.trailers = trailers;
       this.stream.end();
@@ -197,6 +244,7 @@ export class GrpcCall extends EventEmitter {
     this.clearDeadline();
     if (this.ended) return;
     this.ended = true;
+    this.handled(GrpcCode.CANCELLED);
     this.cancel();
   }
 
@@ -261,6 +309,12 @@ export class GrpcCall extends EventEmitter {
       }
       this.requestBytes = body.length;
       this.messages++;
+      this.observer?.receivedBytes(body.length);
+      if (this.spec.requestStream) this.stats?.msgReceived();
+      else if (this.messages === 1) {
+        this.start();
+        this.stats?.msgReceived();
+      }
       onMessage(msg);
     }
   }
@@ -321,11 +375,12 @@ export class GrpcHttp2Server {
   }
 
   unary(path: string, spec: MethodSpec, handler: UnaryHandler): void {
-    this.methods.set(path, { spec, unary: handler });
+    this.methods.set(path, { spec, unary: handler, stats: this.opts.observer?.method(path, 'unary') });
   }
 
   streaming(path: string, spec: MethodSpec, handler: StreamHandler): void {
-    this.methods.set(path, { spec, stream: handler });
+    const type = spec.requestStream ? (spec.responseStream ? 'bidi_stream' : 'client_stream') : 'server_stream';
+    this.methods.set(path, { spec, stream: handler, stats: this.opts.observer?.method(path, type) });
   }
 
   injectConnection(socket: Socket): void {
@@ -367,7 +422,7 @@ export class GrpcHttp2Server {
       stream.respond({ ':status': 415, 'content-type': 'text/plain' }, { endStream: true });
       return;
     }
-    const call = new GrpcCall(stream, headers, method?.spec ?? NO_SPEC, this.opts.maxReceiveBytes);
+    const call = new GrpcCall(stream, headers, method?.spec ?? NO_SPEC, this.opts.maxReceiveBytes, method?.stats, this.opts.observer);
     stream.once('close', () => call.closed());
     if (method === undefined) {
       const slash = path.lastIndexOf('/');
@@ -387,6 +442,7 @@ export class GrpcHttp2Server {
     if (method.spec.responseStream) stream.on('drain', () => call.emit('drain'));
     if (method.spec.requestStream) {
       // Client streaming: the handler is there before the first message.
+      call.start();
       this.guard(call, () => method.stream!(call));
       stream.on('data', (chunk: Buffer) => call.data(chunk, (msg) => this.guard(call, () => call.emit('data', msg))));
       stream.once('end', () => this.guard(call, () => call.emit('end')));

@@ -6,7 +6,7 @@ import { V3Error, GrpcCode } from '../../store/v3error.js';
 import type { AuthInfo, V3ApiOptions, V3Backend } from './backend.js';
 import { big, headerWire, long, type Wire } from './convert.js';
 import { observe } from './election.js';
-import { GrpcHttp2Server, type GrpcCall, type GrpcStatus, type MethodSpec } from './grpc-http2.js';
+import { GrpcHttp2Server, type GrpcCall, type GrpcObserver, type GrpcStatus, type MethodSpec } from './grpc-http2.js';
 import { service, type, type PbType } from './proto.js';
 import { unaryMethods, type UnaryMethod } from './services.js';
 import { WatchSession } from './watch.js';
@@ -53,11 +53,13 @@ async function prelude(b: V3Backend, call: GrpcCall, learnerOk: boolean): Promis
   return token ? b.authInfoFromToken(token) : undefined;
 }
 
-export function createGrpcServer(backend: V3Backend, opts: V3ApiOptions): GrpcServerHandle {
+/** `observer`: the member's grpc_server_* and client byte metrics. */
+export function createGrpcServer(backend: V3Backend, opts: V3ApiOptions, observer?: GrpcObserver): GrpcServerHandle {
   const server = new GrpcHttp2Server({
     maxReceiveBytes: opts.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     ...(opts.maxConcurrentStreams ? { maxConcurrentStreams: opts.maxConcurrentStreams } : {}),
     toStatus,
+    ...(observer ? { observer } : {}),
   });
   const unary = new Map<string, UnaryMethod>();
   for (const m of unaryMethods(backend, opts)) unary.set(m.path, m);
