@@ -8,7 +8,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
-import { GrpcHttp2Server, encodeGrpcMessage, parseGrpcTimeout, type GrpcCall, type MethodSpec } from '../../src/api/v3/grpc-http2.js';
+import { GrpcHttp2Server, encodeGrpcMessage, grpcFrame, parseGrpcTimeout, type GrpcCall, type MethodSpec } from '../../src/api/v3/grpc-http2.js';
 import type { Wire } from '../../src/api/v3/convert.js';
 
 const MAX_RECEIVE = 1024;
@@ -16,7 +16,7 @@ const json = (requestStream: boolean, responseStream: boolean): MethodSpec => ({
   requestStream,
   responseStream,
   decode: (b) => JSON.parse(b.toString('utf8')) as Wire,
-  encode: (v) => (Buffer.isBuffer(v) ? v : Buffer.from(JSON.stringify(v))),
+  encode: (v) => grpcFrame(Buffer.isBuffer(v) ? v : Buffer.from(JSON.stringify(v))),
 });
 
 let server: GrpcHttp2Server;

@@ -16,7 +16,8 @@ import type { Wire } from './convert.js';
 export const GRPC_CLOSE_GRACE_MS = 2000;
 /** grpc-timeout has at most 8 digits; Node timers take at most this many milliseconds. */
 const TIMER_MAX_MS = 2 ** 31 - 1;
-const MESSAGE_PREFIX_BYTES = 5;
+/** A gRPC message frame starts with a compressed flag byte and the length (4 bytes, big-endian). */
+export const MESSAGE_PREFIX_BYTES = 5;
 
 export interface GrpcStatus {
   readonly code: number;
@@ -27,7 +28,8 @@ export interface MethodSpec {
   readonly requestStream: boolean;
   readonly responseStream: boolean;
   readonly decode: (b: Buffer) => Wire;
-  /** A Buffer passes through as an already encoded message. */
+  /** The message as a whole gRPC frame (grpcFrame(): the 5-byte prefix, then the bytes); a
+   *  Buffer is an already encoded message. */
   readonly encode: (v: Wire | Buffer) => Buffer;
 }
 
@@ -99,7 +101,8 @@ export function parseGrpcTimeout(v: string | undefined): number | undefined {
   return Math.min(TIMER_MAX_MS, Math.ceil(n * ms));
 }
 
-function frame(body: Buffer): Buffer {
+/** A message's bytes as a gRPC frame (not compressed). */
+export function grpcFrame(body: Buffer): Buffer {
   const f = Buffer.allocUnsafe(MESSAGE_PREFIX_BYTES + body.length);
   f[0] = 0;
   f.writeUInt32BE(body.length, 1);
@@ -159,10 +162,10 @@ export class GrpcCall extends EventEmitter {
     this.stats.handled(code, (performance.now() - this.startedAt) / 1000);
   }
 
-  private sent(body: Buffer): Buffer {
+  private sent(frame: Buffer): Buffer {
     this.stats?.msgSent();
-    this.observer?.sentBytes(body.length);
-    return body;
+    this.observer?.sentBytes(frame.length - MESSAGE_PREFIX_BYTES);
+    return frame;
   }
 
   /** A request metadata value (etcd reads "token" and "hasleader"). */
@@ -192,7 +195,7 @@ export class GrpcCall extends EventEmitter {
   write(msg: Wire | Buffer): boolean {
     if (this.ended || this.stream.destroyed) return true;
     this.sendHeaders();
-    return this.stream.write(frame(this.sent(this.spec.encode(msg))));
+    return this.stream.write(this.sent(this.spec.encode(msg)));
   }
 
   /** Ends the call with OK, after the messages written. */
@@ -211,7 +214,7 @@ export class GrpcCall extends EventEmitter {
     this.ended = true;
     this.clearDeadline();
     this.sendHeaders();
-    this.stream.end(frame(this.sent(this.spec.encode(msg))));
+    this.stream.end(this.sent(this.spec.encode(msg)));
     this.handled(GrpcCode.OK);
   }
 
@@ -463,7 +466,13 @@ export class GrpcHttp2Server {
         this.guard(call, () => method.stream!(call));
         return;
       }
-      method.unary!(call.request, call).then(
+      let answer: Promise<Wire>;
+      try {
+        answer = method.unary!(call.request, call);
+      } catch (err) {
+        answer = Promise.reject(err);
+      }
+      answer.then(
         (res) => call.answer(res),
         (err: unknown) => call.fail(this.opts.toStatus(err)),
       );
@@ -484,5 +493,5 @@ const NO_SPEC: MethodSpec = {
   requestStream: false,
   responseStream: false,
   decode: () => ({}),
-  encode: (v) => (Buffer.isBuffer(v) ? v : Buffer.alloc(0)),
+  encode: (v) => grpcFrame(Buffer.isBuffer(v) ? v : Buffer.alloc(0)),
 };

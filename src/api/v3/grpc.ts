@@ -2,13 +2,14 @@
 // messages coded by protobufjs reflection of etcd's protos, served by our gRPC-over-HTTP/2 server
 // (grpc-http2.ts). The member's client port hands accepted HTTP/2 sockets to injectConnection().
 import type { Socket } from 'node:net';
+import protobuf from 'protobufjs';
 import { V3Error, GrpcCode } from '../../store/v3error.js';
 import type { AuthInfo, V3ApiOptions, V3Backend } from './backend.js';
 import { big, headerWire, long, type Wire } from './convert.js';
 import { observe } from './election.js';
-import { GrpcHttp2Server, type GrpcCall, type GrpcObserver, type GrpcStatus, type MethodSpec } from './grpc-http2.js';
+import { GrpcHttp2Server, grpcFrame, MESSAGE_PREFIX_BYTES, type GrpcCall, type GrpcObserver, type GrpcStatus, type MethodSpec } from './grpc-http2.js';
 import { service, type, type PbType } from './proto.js';
-import { unaryMethods, type UnaryMethod } from './services.js';
+import { unaryMethods, type CallContext, type UnaryMethod } from './services.js';
 import { WatchSession } from './watch.js';
 
 /** gRPC may carry this much more than --max-request-bytes (etcd's grpcOverheadBytes). */
@@ -38,17 +39,26 @@ function spec(requestStream: boolean, responseStream: boolean, reqT: PbType, res
     decode: (b) => reqT.decode(b) as unknown as Wire,
     encode: (v) => {
       // Already encoded (the watch stream's shared-event fast path).
-      if (Buffer.isBuffer(v)) return v;
-      const u = resT.encode(v).finish();
-      return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+      if (Buffer.isBuffer(v)) return grpcFrame(v);
+      // Encoded behind room for the frame prefix, which is filled in after: no second copy.
+      const w = protobuf.Writer.create().uint32(0).fixed32(0);
+      const u = resT.encode(v, w).finish();
+      const frame = Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+      frame.writeUInt32BE(frame.length - MESSAGE_PREFIX_BYTES, 1);
+      return frame;
     },
   };
 }
 
-/** etcd's interceptors: hasleader, learner, then the token. */
-async function prelude(b: V3Backend, call: GrpcCall, learnerOk: boolean): Promise<AuthInfo | undefined> {
+/** etcd's first interceptors: hasleader, then learner. */
+function checkLeaderAndLearner(b: V3Backend, call: GrpcCall, learnerOk: boolean): void {
   if (call.metadata('hasleader') === 'true' && !b.hasLeader()) throw new V3Error('noLeader');
   if (!learnerOk && b.isLearner()) throw new V3Error('notSupportedForLearner');
+}
+
+/** etcd's interceptors: hasleader, learner, then the token. */
+async function prelude(b: V3Backend, call: GrpcCall, learnerOk: boolean): Promise<AuthInfo | undefined> {
+  checkLeaderAndLearner(b, call, learnerOk);
   const token = call.metadata('token');
   return token ? b.authInfoFromToken(token) : undefined;
 }
@@ -90,13 +100,23 @@ export function createGrpcServer(backend: V3Backend, opts: V3ApiOptions, observe
   };
 }
 
+/** A unary handler's context. The abort signal only matters to the few handlers that wait
+ *  (lock, campaign): it is made when one asks for it, not for every call. */
+class UnaryContext implements CallContext {
+  constructor(readonly auth: AuthInfo | undefined, private readonly call: GrpcCall) {}
+  get signal(): AbortSignal {
+    return this.call.signal;
+  }
+}
+
 function unaryImpl(b: V3Backend, opts: V3ApiOptions, m: UnaryMethod): (req: Wire, call: GrpcCall) => Promise<Wire> {
-  return async (req, call) => {
+  return (req, call) => {
     if (call.requestBytes > opts.maxRequestBytes) throw new V3Error('requestTooLarge');
-    const auth = await prelude(b, call, m.learnerOk ? m.learnerOk(req) : false);
-    // The abort signal only matters to the few handlers that wait (lock, campaign): it is made
-    // when one asks for it, not for every call.
-    return m.handler(req, { auth, get signal() { return call.signal; } });
+    checkLeaderAndLearner(b, call, m.learnerOk ? m.learnerOk(req) : false);
+    // Without a token (the common case) the handler starts in this turn, with no await first.
+    const token = call.metadata('token');
+    if (!token) return m.handler(req, new UnaryContext(undefined, call));
+    return b.authInfoFromToken(token).then((auth) => m.handler(req, new UnaryContext(auth, call)));
   };
 }
 
