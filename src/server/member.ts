@@ -61,6 +61,8 @@ export interface DurableLog {
 
 export interface Transport {
   send(messages: readonly Message[]): void;
+  /** Writes what send() queued now, not at the end of the event-loop turn. */
+  flush?(): void;
   addPeer(id: string, urls: string[]): void;
   updatePeer(id: string, urls: string[]): void;
   removePeer(id: string): void;
@@ -449,7 +451,13 @@ export class RaftMember {
   private handlePipelinedReady(rd: Ready): void {
     const isLeader = this.stateName === 'leader';
     const messages = coalesceAppends(this.withV3Snapshots(rd.messages));
-    if (isLeader && messages.length > 0) this.transport?.send(messages);
+    if (isLeader && messages.length > 0) {
+      this.transport?.send(messages);
+      // The Ready loop runs late in the event-loop turn (setImmediate); the transport's own
+      // flush would wait for the next turn, and every put waits for the followers' disk writes
+      // these appends start.
+      this.transport?.flush?.();
+    }
     if (rd.entries.length > 0 || rd.hardState !== undefined) {
       const sync = rd.mustSync && !this.opts.unsafeNoFsync;
       const t0 = performance.now();

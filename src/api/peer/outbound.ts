@@ -304,6 +304,11 @@ export class OutboundPeer {
     this.socketWrites++;
   }
 
+  /** The scheduled flush, now; the scheduled one then finds the queue empty. */
+  flushNow(): void {
+    if (this.flushScheduled) this.flush();
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled || this.state !== 'connected' || this.blocked) return;
     this.flushScheduled = true;

@@ -237,6 +237,13 @@ export class PeerTransport {
     }
   }
 
+  /** Writes every peer's queued frames now rather than at the end of this event-loop turn
+   *  (where send() schedules them, to batch a turn's messages into one write). */
+  flush(): void {
+    if (this.closed) return;
+    for (const peer of this.peers.values()) peer.flushNow();
+  }
+
   /** When the outbound connection to `id` completed its handshake; null when it is down. */
   activeSince(id: NodeId): Date | null {
     return this.peers.get(id)?.activeSince ?? null;
