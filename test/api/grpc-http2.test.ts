@@ -23,13 +23,20 @@ let server: GrpcHttp2Server;
 let listener: net.Server;
 let port: number;
 let aborted = 0;
+let echoed = 0;
+const chatEvents: string[] = [];
 
 before(async () => {
   server = new GrpcHttp2Server({
     maxReceiveBytes: MAX_RECEIVE,
     toStatus: (err) => ({ code: grpc.status.FAILED_PRECONDITION, details: (err as Error).message }),
   });
-  server.unary('/t.S/Echo', json(false, false), async (req) => ({ echo: req }));
+  server.unary('/t.S/Echo', json(false, false), async (req) => {
+    echoed++;
+    return { echo: req };
+  });
+  // A handler bug: an answer its encoder cannot take (JSON has no BigInt).
+  server.unary('/t.S/Unencodable', json(false, false), async () => ({ n: 1n }) as unknown as Wire);
   server.unary('/t.S/Fail', json(false, false), async (req) => { throw new Error(String(req.msg)); });
   server.unary('/t.S/Hang', json(false, false), (_req, call) => new Promise((_, reject) => {
     call.signal.addEventListener('abort', () => { aborted++; reject(new Error('aborted')); });
@@ -37,6 +44,7 @@ before(async () => {
   // Bidi: answers each message with its index; "boom" throws in the handler.
   server.streaming('/t.S/Chat', json(true, true), (call: GrpcCall) => {
     let n = 0;
+    call.on('cancelled', () => chatEvents.push('cancelled'));
     call.on('data', (m: Wire) => {
       if (m.boom) throw new Error('boom in handler');
       call.write({ n: n++, got: m });
@@ -194,4 +202,68 @@ test('grpc-timeout and grpc-message codecs', () => {
   assert.equal(encodeGrpcMessage('plain text: ok'), 'plain text: ok');
   assert.equal(encodeGrpcMessage('%'), '%25');
   assert.equal(encodeGrpcMessage('ü'), '%C3%BC');
+});
+
+/** HTTP/2 frame: 3-byte length, type, flags, stream id, payload. */
+function h2frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(streamId, 5);
+  return Buffer.concat([head, payload]);
+}
+
+/** HPACK literal fields without indexing (short names and values only: one-byte lengths). */
+function hpackLiterals(fields: Array<[string, string]>): Buffer {
+  return Buffer.concat(fields.flatMap(([k, v]) => [Buffer.from([0, k.length]), Buffer.from(k), Buffer.from([v.length]), Buffer.from(v)]));
+}
+
+test('a bare RST_STREAM(NO_ERROR) before any message or half-close (as grpc-go may send) cancels the call; the server lives on', async () => {
+  const before = echoed;
+  const s = net.connect(port, '127.0.0.1');
+  s.on('error', () => undefined);
+  await new Promise((r) => s.once('connect', r));
+  const HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, END_HEADERS = 4;
+  const pause = (): Promise<unknown> => new Promise((r) => setTimeout(r, 30));
+  s.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), h2frame(SETTINGS, 0, 0)]));
+  await pause();
+  s.write(h2frame(SETTINGS, 1, 0)); // acknowledges the server's SETTINGS, sent by now
+  await pause();
+  let sid = 1;
+  for (const path of ['/t.S/Echo', '/t.S/Chat']) {
+    // Separate packets: the server has the stream (and its call) before the reset arrives.
+    s.write(h2frame(HEADERS, END_HEADERS, sid, hpackLiterals([[':method', 'POST'], [':scheme', 'http'], [':path', path], [':authority', 'x'], ['content-type', 'application/grpc'], ['te', 'trailers']])));
+    await pause();
+    s.write(h2frame(RST_STREAM, 0, sid, Buffer.alloc(4)));
+    await pause();
+    sid += 2;
+  }
+  s.destroy();
+  assert.equal(echoed, before, 'the Echo handler did not run');
+  assert.deepEqual((await raw('/t.S/Echo', [msg(3)])).messages, [{ echo: 3 }]);
+});
+
+test('a unary call the transport already failed (second message malformed) does not run its handler', async () => {
+  const before = echoed;
+  const bad = Buffer.from([0, 0, 0, 0, 2, 0x7b, 0x7b]);
+  const r = await raw('/t.S/Echo', [Buffer.concat([msg({ a: 1 }), bad])]);
+  assert.deepEqual(statusOf(r), [String(grpc.status.INTERNAL), 'grpc: error unmarshalling request']);
+  await new Promise((res) => setTimeout(res, 20));
+  assert.equal(echoed, before);
+});
+
+test('an answer that cannot be encoded ends that call with INTERNAL; the server lives on', async () => {
+  const r = await raw('/t.S/Unencodable', [msg({})]);
+  assert.equal(statusOf(r)[0], String(grpc.status.INTERNAL));
+  assert.match(statusOf(r)[1]!, /^grpc: error while marshaling: /);
+  assert.deepEqual((await raw('/t.S/Echo', [msg(4)])).messages, [{ echo: 4 }]);
+});
+
+test('a stream the transport fails (an oversize message) tells its handler: cancelled', async () => {
+  chatEvents.length = 0;
+  const r = await raw('/t.S/Chat', [msg({ i: 'a' }), msg({ s: 'x'.repeat(MAX_RECEIVE) })]);
+  assert.deepEqual(r.messages, [{ n: 0, got: { i: 'a' } }]);
+  assert.equal(statusOf(r)[0], String(grpc.status.RESOURCE_EXHAUSTED));
+  assert.deepEqual(chatEvents, ['cancelled']);
 });

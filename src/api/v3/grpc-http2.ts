@@ -191,11 +191,23 @@ export class GrpcCall extends EventEmitter {
     return this.stream.writableLength;
   }
 
+  /** The stream can carry nothing more: reset by the client, closed, or destroyed. */
+  private get gone(): boolean {
+    return this.stream.destroyed || this.stream.closed;
+  }
+
+  /** The call has its status (or was cancelled); nothing more is sent. */
+  get done(): boolean {
+    return this.ended;
+  }
+
   /** Sends one response message; false when the transport's buffer is over its high-water mark. */
   write(msg: Wire | Buffer): boolean {
-    if (this.ended || this.stream.destroyed) return true;
+    if (this.ended || this.gone) return true;
+    const frame = this.encodeOrAbort(msg);
+    if (frame === undefined) return true;
     this.sendHeaders();
-    return this.stream.write(this.sent(this.spec.encode(msg)));
+    return this.stream.write(this.sent(frame));
   }
 
   /** Ends the call with OK, after the messages written. */
@@ -210,12 +222,24 @@ export class GrpcCall extends EventEmitter {
 
   /** The unary answer: headers, message and OK trailers in one go. */
   answer(msg: Wire): void {
-    if (this.ended || this.stream.destroyed) return;
+    if (this.ended || this.gone) return;
+    const frame = this.encodeOrAbort(msg);
+    if (frame === undefined) return;
     this.ended = true;
     this.clearDeadline();
     this.sendHeaders();
-    this.stream.end(this.sent(this.spec.encode(msg)));
+    this.stream.end(this.sent(frame));
     this.handled(GrpcCode.OK);
+  }
+
+  /** A message that cannot be encoded (a handler bug) ends its call with INTERNAL, as in grpc-go. */
+  private encodeOrAbort(msg: Wire | Buffer): Buffer | undefined {
+    try {
+      return this.spec.encode(msg);
+    } catch (err) {
+      this.abort({ code: GrpcCode.INTERNAL, details: `grpc: error while marshaling: ${err instanceof Error ? err.message : String(err)}` });
+      return undefined;
+    }
   }
 
   private sendHeaders(): void {
@@ -223,12 +247,12 @@ export class GrpcCall extends EventEmitter {
     this.headersSent = true;
     this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
     this.stream.once('wantTrailers', () => {
-      if (!this.stream.destroyed) this.stream.sendTrailers(this.trailers);
+      if (!this.gone) this.stream.sendTrailers(this.trailers);
     });
   }
 
   private finish(trailers: Record<string, string>): void {
-    if (this.ended || this.stream.destroyed) return;
+    if (this.ended || this.gone) return;
     this.ended = true;
     this.clearDeadline();
     this.handled(Number(trailers['grpc-status']));
@@ -240,6 +264,14 @@ export class GrpcCall extends EventEmitter {
       this.headersSent = true;
       this.stream.respond({ ...RESPONSE_HEADERS, ...trailers }, { endStream: true });
     }
+  }
+
+  /** @internal The transport ends the call (bad input, deadline, a handler that threw): the
+   *  status goes to the client and the handler hears 'cancelled'. */
+  abort(status: GrpcStatus): void {
+    if (this.ended) return;
+    this.fail(status);
+    this.cancel();
   }
 
   /** @internal The stream closed: a call not ended by us was cancelled. */
@@ -255,13 +287,12 @@ export class GrpcCall extends EventEmitter {
   startDeadline(ms: number): void {
     this.deadline = setTimeout(() => {
       this.deadline = undefined;
-      if (this.ended) return;
-      this.fail({ code: GrpcCode.DEADLINE_EXCEEDED, details: 'context deadline exceeded' });
-      this.cancel();
+      this.abort({ code: GrpcCode.DEADLINE_EXCEEDED, details: 'context deadline exceeded' });
     }, ms);
   }
 
   private cancel(): void {
+    if (this.cancelledFlag) return;
     this.cancelledFlag = true;
     this.ac?.abort();
     this.emit('cancelled');
@@ -284,7 +315,7 @@ export class GrpcCall extends EventEmitter {
         const head = this.chunks[0]!.length >= MESSAGE_PREFIX_BYTES ? this.chunks[0]! : this.flatten();
         const len = head.readUInt32BE(1);
         if (len > this.maxReceiveBytes) {
-          this.fail({ code: GrpcCode.RESOURCE_EXHAUSTED, details: `grpc: received message larger than max (${len} vs. ${this.maxReceiveBytes})` });
+          this.abort({ code: GrpcCode.RESOURCE_EXHAUSTED, details: `grpc: received message larger than max (${len} vs. ${this.maxReceiveBytes})` });
           this.chunks = [];
           return;
         }
@@ -307,7 +338,7 @@ export class GrpcCall extends EventEmitter {
       try {
         msg = this.spec.decode(body);
       } catch {
-        this.fail({ code: GrpcCode.INTERNAL, details: 'grpc: error unmarshalling request' });
+        this.abort({ code: GrpcCode.INTERNAL, details: 'grpc: error unmarshalling request' });
         return;
       }
       this.requestBytes = body.length;
@@ -340,13 +371,13 @@ export class GrpcCall extends EventEmitter {
       if (enc === 'deflate') return zlib.inflateSync(body, opts);
     } catch (err) {
       if (err instanceof RangeError) {
-        this.fail({ code: GrpcCode.RESOURCE_EXHAUSTED, details: `grpc: received message after decompression larger than max (${this.maxReceiveBytes})` });
+        this.abort({ code: GrpcCode.RESOURCE_EXHAUSTED, details: `grpc: received message after decompression larger than max (${this.maxReceiveBytes})` });
       } else {
-        this.fail({ code: GrpcCode.INTERNAL, details: `grpc: failed to decompress the received message: ${(err as Error).message}` });
+        this.abort({ code: GrpcCode.INTERNAL, details: `grpc: failed to decompress the received message: ${(err as Error).message}` });
       }
       return undefined;
     }
-    this.fail({ code: GrpcCode.INTERNAL, details: `grpc: compressed flag set with grpc-encoding "${enc}"` });
+    this.abort({ code: GrpcCode.INTERNAL, details: `grpc: compressed flag set with grpc-encoding "${enc}"` });
     return undefined;
   }
 }
@@ -448,16 +479,22 @@ export class GrpcHttp2Server {
       call.start();
       this.guard(call, () => method.stream!(call));
       stream.on('data', (chunk: Buffer) => call.data(chunk, (msg) => this.guard(call, () => call.emit('data', msg))));
-      stream.once('end', () => this.guard(call, () => call.emit('end')));
+      // An 'end' on a closed stream is the client's reset, not its half-close: 'close' follows
+      // and cancels the call.
+      stream.once('end', () => {
+        if (!stream.closed && !stream.destroyed) this.guard(call, () => call.emit('end'));
+      });
       return;
     }
     // One request message, then the half-close.
     stream.on('data', (chunk: Buffer) => call.data(chunk, (msg) => {
-      if (call.received > 1) call.fail({ code: GrpcCode.UNIMPLEMENTED, details: 'grpc: more than one request message for a unary method' });
+      if (call.received > 1) call.abort({ code: GrpcCode.UNIMPLEMENTED, details: 'grpc: more than one request message for a unary method' });
       else call.request = msg;
     }));
     stream.once('end', () => {
-      if (call.cancelled || stream.destroyed) return;
+      // Ended by the transport already (bad input), or reset by the client ('end' on a closed
+      // stream): no handler runs.
+      if (call.done || stream.closed || stream.destroyed) return;
       if (call.received !== 1) {
         call.fail({ code: GrpcCode.UNIMPLEMENTED, details: 'grpc: a unary method needs one request message' });
         return;
@@ -475,7 +512,7 @@ export class GrpcHttp2Server {
       answer.then(
         (res) => call.answer(res),
         (err: unknown) => call.fail(this.opts.toStatus(err)),
-      );
+      ).catch((err: unknown) => call.abort({ code: GrpcCode.INTERNAL, details: String(err) }));
     });
   }
 
@@ -484,7 +521,7 @@ export class GrpcHttp2Server {
     try {
       fn();
     } catch (err) {
-      call.fail(this.opts.toStatus(err));
+      call.abort(this.opts.toStatus(err));
     }
   }
 }
