@@ -146,6 +146,8 @@ export class TsetcdServer {
       maxRequestBytes: cfg.maxRequestBytes,
       maxTxnOps: cfg.maxTxnOps,
       ...(cfg.maxConcurrentStreams > 0 && cfg.maxConcurrentStreams < 2 ** 31 ? { maxConcurrentStreams: cfg.maxConcurrentStreams } : {}),
+      keepaliveIntervalMs: cfg.grpcKeepaliveIntervalMs,
+      keepaliveTimeoutMs: cfg.grpcKeepaliveTimeoutMs,
     }, {
       method: (path, type) => metrics.grpcMethodByPath(path, type),
       receivedBytes: (n) => metrics.addClientGrpcReceivedBytes(n),

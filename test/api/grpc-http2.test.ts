@@ -267,3 +267,45 @@ test('a stream the transport fails (an oversize message) tells its handler: canc
   assert.equal(statusOf(r)[0], String(grpc.status.RESOURCE_EXHAUSTED));
   assert.deepEqual(chatEvents, ['cancelled']);
 });
+
+test('keepalive (--grpc-keepalive-interval/-timeout): a quiet client that answers pings stays, one that does not is closed', async () => {
+  const ka = new GrpcHttp2Server({ maxReceiveBytes: MAX_RECEIVE, toStatus: () => ({ code: 2, details: '' }), keepaliveIntervalMs: 1000, keepaliveTimeoutMs: 300 });
+  ka.unary('/t.S/Echo', json(false, false), async (req) => ({ echo: req }));
+  const l = net.createServer((s) => ka.injectConnection(s));
+  await new Promise<void>((r) => l.listen(0, '127.0.0.1', r));
+  const kaPort = (l.address() as net.AddressInfo).port;
+  const answering = http2.connect(`http://127.0.0.1:${kaPort}`);
+  answering.on('error', () => undefined);
+  const mute = net.connect(kaPort, '127.0.0.1');
+  mute.on('error', () => undefined);
+  mute.resume();
+  try {
+    await new Promise((r) => mute.once('connect', r));
+    const t0 = performance.now();
+    // A client that never answers the server's PING (node's http2 client acknowledges them).
+    mute.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), h2frame(4, 0, 0)]));
+    const closedAfter = await new Promise<number>((resolve) => {
+      const t = setTimeout(() => resolve(Infinity), 5000);
+      mute.once('close', () => {
+        clearTimeout(t);
+        resolve(performance.now() - t0);
+      });
+    });
+    assert.ok(closedAfter >= 1000 && closedAfter < 4000, `closed after ${closedAfter} ms`);
+    assert.equal(answering.closed || answering.destroyed, false, 'the answering client is still connected');
+    const res = await new Promise<Buffer>((resolve, reject) => {
+      const req = answering.request({ ':method': 'POST', ':path': '/t.S/Echo', 'content-type': 'application/grpc', te: 'trailers' });
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
+      req.on('end', () => resolve(Buffer.concat(chunks)));
+      req.on('error', reject);
+      req.end(msg(5));
+    });
+    assert.equal(res.subarray(5).toString(), JSON.stringify({ echo: 5 }));
+  } finally {
+    mute.destroy();
+    answering.close();
+    l.close();
+    await ka.close();
+  }
+});

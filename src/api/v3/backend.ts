@@ -218,4 +218,7 @@ export interface V3ApiOptions {
   readonly maxTxnOps: number;
   /** --max-concurrent-streams (etcd's default: unlimited). */
   readonly maxConcurrentStreams?: number;
+  /** --grpc-keepalive-interval and --grpc-keepalive-timeout (gRPC only). */
+  readonly keepaliveIntervalMs?: number;
+  readonly keepaliveTimeoutMs?: number;
 }

@@ -14,6 +14,10 @@ import type { Wire } from './convert.js';
 
 /** After close(), sessions still open this much later (streams the clients keep open) are destroyed. */
 export const GRPC_CLOSE_GRACE_MS = 2000;
+/** The socket under a session: the session's own `socket` is a proxy that refuses destroy(). */
+const RAW_SOCKET = Symbol('rawSocket');
+/** grpc-go's floor for the server keepalive interval (keepalive.ServerParameters.Time). */
+export const KEEPALIVE_INTERVAL_MIN_MS = 1000;
 /** grpc-timeout has at most 8 digits; Node timers take at most this many milliseconds. */
 const TIMER_MAX_MS = 2 ** 31 - 1;
 /** A gRPC message frame starts with a compressed flag byte and the length (4 bytes, big-endian). */
@@ -71,6 +75,11 @@ export interface GrpcServerOptions {
   readonly maxConcurrentStreams?: number;
   readonly toStatus: (err: unknown) => GrpcStatus;
   readonly observer?: GrpcObserver;
+  /** etcd's --grpc-keepalive-interval and --grpc-keepalive-timeout: a connection quiet for the
+   *  interval is pinged, and closed if the ping is not answered within the timeout. Off unless
+   *  both are > 0 (as in etcd). */
+  readonly keepaliveIntervalMs?: number;
+  readonly keepaliveTimeoutMs?: number;
 }
 
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc' } as const;
@@ -404,8 +413,33 @@ export class GrpcHttp2Server {
       this.sessions.add(s);
       s.on('error', () => undefined);
       s.once('close', () => this.sessions.delete(s));
+      this.keepalive(s);
     });
     this.h2.on('stream', (stream, headers) => this.onStream(stream, headers));
+  }
+
+  /** Pings a session after keepaliveIntervalMs without traffic; no answer within
+   *  keepaliveTimeoutMs closes it (a client that vanished without a FIN or RST). */
+  private keepalive(s: http2.ServerHttp2Session): void {
+    const interval = this.opts.keepaliveIntervalMs ?? 0;
+    const timeout = this.opts.keepaliveTimeoutMs ?? 0;
+    if (!(interval > 0 && timeout > 0)) return;
+    // Destroying the session only ends its socket, which then waits for the vanished peer.
+    const raw = (s.socket as unknown as { [RAW_SOCKET]?: Socket })[RAW_SOCKET];
+    const drop = (): void => {
+      s.destroy();
+      raw?.destroy();
+    };
+    s.setTimeout(Math.max(KEEPALIVE_INTERVAL_MIN_MS, interval), () => {
+      if (s.destroyed) return;
+      const deadline = setTimeout(drop, timeout);
+      deadline.unref();
+      const sent = s.ping((err) => {
+        clearTimeout(deadline);
+        if (err) drop();
+      });
+      if (!sent) clearTimeout(deadline);
+    });
   }
 
   unary(path: string, spec: MethodSpec, handler: UnaryHandler): void {
@@ -422,6 +456,7 @@ export class GrpcHttp2Server {
       socket.destroy();
       return;
     }
+    (socket as unknown as { [RAW_SOCKET]: Socket })[RAW_SOCKET] = socket;
     this.h2.emit('connection', socket);
   }
 

@@ -68,6 +68,8 @@ export function createGrpcServer(backend: V3Backend, opts: V3ApiOptions, observe
   const server = new GrpcHttp2Server({
     maxReceiveBytes: opts.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     ...(opts.maxConcurrentStreams ? { maxConcurrentStreams: opts.maxConcurrentStreams } : {}),
+    ...(opts.keepaliveIntervalMs !== undefined ? { keepaliveIntervalMs: opts.keepaliveIntervalMs } : {}),
+    ...(opts.keepaliveTimeoutMs !== undefined ? { keepaliveTimeoutMs: opts.keepaliveTimeoutMs } : {}),
     toStatus,
     ...(observer ? { observer } : {}),
   });
