@@ -1,5 +1,6 @@
 // gRPC over node:http2, the server side: length-prefixed messages, the status in trailers (or
-// trailers-only), grpc-timeout deadlines, gzip/deflate request messages (gRPC's PROTOCOL-HTTP2).
+// trailers-only), grpc-timeout deadlines, gzip/deflate request messages (gRPC's PROTOCOL-HTTP2),
+// server keepalive pings, and the per-method counts of grpc-go's prometheus interceptors.
 // tsetcd serves its calls on this rather than on @grpc/grpc-js's server: per call that server builds
 // a Metadata map, an interceptor chain and a Node stream object around the HTTP/2 stream, about a
 // third more CPU and garbage per call than the HTTP/2 work itself, and it ends a unary call in two
