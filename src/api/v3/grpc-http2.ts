@@ -11,6 +11,7 @@ import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import zlib from 'node:zlib';
 import { GrpcCode } from '../../store/v3error.js';
+import type { GrpcType } from '../metrics/grpc-methods.js';
 import type { Wire } from './convert.js';
 
 /** After close(), sessions still open this much later (streams the clients keep open) are destroyed. */
@@ -50,9 +51,6 @@ interface Method {
   readonly stats?: MethodStats;
 }
 
-/** grpc-prometheus's names for the four kinds of method. */
-export type GrpcMethodType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
-
 /** What grpc-go's prometheus interceptors count, per method (etcd's grpc_server_* series). */
 export interface MethodStats {
   started(): void;
@@ -64,7 +62,7 @@ export interface MethodStats {
 
 export interface GrpcObserver {
   /** Asked once per method, when it is registered. */
-  method(path: string, type: GrpcMethodType): MethodStats;
+  method(path: string, type: GrpcType): MethodStats;
   /** Sizes of the request and response messages (etcd_network_client_grpc_*_bytes_total). */
   receivedBytes(n: number): void;
   sentBytes(n: number): void;
@@ -235,11 +233,16 @@ export class GrpcCall extends EventEmitter {
     if (this.ended || this.gone) return;
     const frame = this.encodeOrAbort(msg);
     if (frame === undefined) return;
-    this.ended = true;
-    this.clearDeadline();
+    this.settle(GrpcCode.OK);
     this.sendHeaders();
     this.stream.end(this.sent(frame));
-    this.handled(GrpcCode.OK);
+  }
+
+  /** The call has its outcome: no deadline any more, counted as handled with this code. */
+  private settle(code: number): void {
+    this.ended = true;
+    this.clearDeadline();
+    this.handled(code);
   }
 
   /** A message that cannot be encoded (a handler bug) ends its call with INTERNAL, as in grpc-go. */
@@ -263,9 +266,7 @@ export class GrpcCall extends EventEmitter {
 
   private finish(trailers: Record<string, string>): void {
     if (this.ended || this.gone) return;
-    this.ended = true;
-    this.clearDeadline();
-    this.handled(Number(trailers['grpc-status']));
+    this.settle(Number(trailers['grpc-status']));
     if (this.headersSent) {
       this.trailers = trailers;
       this.stream.end();
@@ -286,10 +287,8 @@ export class GrpcCall extends EventEmitter {
 
   /** @internal The stream closed: a call not ended by us was cancelled. */
   closed(): void {
-    this.clearDeadline();
     if (this.ended) return;
-    this.ended = true;
-    this.handled(GrpcCode.CANCELLED);
+    this.settle(GrpcCode.CANCELLED);
     this.cancel();
   }
 
@@ -448,7 +447,7 @@ export class GrpcHttp2Server {
   }
 
   streaming(path: string, spec: MethodSpec, handler: StreamHandler): void {
-    const type = spec.requestStream ? (spec.responseStream ? 'bidi_stream' : 'client_stream') : 'server_stream';
+    const type: GrpcType = spec.requestStream ? (spec.responseStream ? 'bidi_stream' : 'client_stream') : 'server_stream';
     this.methods.set(path, { spec, stream: handler, stats: this.opts.observer?.method(path, type) });
   }
 

@@ -67,11 +67,11 @@ async function prelude(b: V3Backend, call: GrpcCall, learnerOk: boolean): Promis
 export function createGrpcServer(backend: V3Backend, opts: V3ApiOptions, observer?: GrpcObserver): GrpcServerHandle {
   const server = new GrpcHttp2Server({
     maxReceiveBytes: opts.maxRequestBytes + GRPC_OVERHEAD_BYTES,
-    ...(opts.maxConcurrentStreams ? { maxConcurrentStreams: opts.maxConcurrentStreams } : {}),
-    ...(opts.keepaliveIntervalMs !== undefined ? { keepaliveIntervalMs: opts.keepaliveIntervalMs } : {}),
-    ...(opts.keepaliveTimeoutMs !== undefined ? { keepaliveTimeoutMs: opts.keepaliveTimeoutMs } : {}),
+    maxConcurrentStreams: opts.maxConcurrentStreams,
+    keepaliveIntervalMs: opts.keepaliveIntervalMs,
+    keepaliveTimeoutMs: opts.keepaliveTimeoutMs,
     toStatus,
-    ...(observer ? { observer } : {}),
+    observer,
   });
   const unary = new Map<string, UnaryMethod>();
   for (const m of unaryMethods(backend, opts)) unary.set(m.path, m);
