@@ -1,5 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 // The one binary: `tsetcd [etcd flags]` runs a member, `tsetcd <verb> ...` runs the framework CLI.
+// The shebang carries MEMBER_NODE_FLAGS (src/server/runtime.ts) for members started by hand.
 import { main } from '../dist/src/cli.js';
 main(process.argv.slice(2)).catch((err) => {
   process.stderr.write(`tsetcd: ${err && err.message ? err.message : String(err)}\n`);

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { podAddress, type Options } from './options.js';
 import { sandboxDir, type ServicePaths } from './state.js';
 import { caFiles, memberCertFiles } from './tls.js';
+import { MEMBER_ENV, MEMBER_NODE_FLAGS } from '../server/runtime.js';
 
 export const POD_TYPE = 'etcd';
 
@@ -61,6 +62,7 @@ export const TSETCD_BIN = fileURLToPath(new URL('../../../bin/tsetcd.js', import
 /** The configuration part of a member's environment (what an update changes). */
 export function memberConfigEnv(o: Options, p: ServicePaths, spec: PodSpec): Record<string, string> {
   const env: Record<string, string> = {
+    ...MEMBER_ENV,
     ETCD_NAME: spec.taskName,
     ETCD_DATA_DIR: spec.dataDir,
     ETCD_LISTEN_PEER_URLS: spec.peerUrl,
@@ -94,12 +96,12 @@ export function memberConfigEnv(o: Options, p: ServicePaths, spec: PodSpec): Rec
 }
 
 export function nodeArgs(o: Options): string[] {
-  return [`--max-old-space-size=${o.node.mem}`, TSETCD_BIN];
+  return [`--max-old-space-size=${o.node.mem}`, ...MEMBER_NODE_FLAGS, TSETCD_BIN];
 }
 
 export function configHash(o: Options, p: ServicePaths, spec: PodSpec): string {
   const env = memberConfigEnv(o, p, spec);
-  const text = JSON.stringify([nodeArgs(o).slice(0, 1), Object.keys(env).sort().map((k) => [k, env[k]])]);
+  const text = JSON.stringify([nodeArgs(o).slice(0, -1), Object.keys(env).sort().map((k) => [k, env[k]])]);
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 

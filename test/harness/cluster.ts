@@ -6,6 +6,7 @@ import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, existsSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MEMBER_ENV, MEMBER_NODE_FLAGS } from '../../src/server/runtime.js';
 
 export type Impl = 'etcd' | 'tsetcd';
 
@@ -54,8 +55,9 @@ export function implCommand(impl: Impl): { cmd: string; args: string[] } {
     case 'etcd':
       return { cmd: ETCD_BIN, args: [] };
     case 'tsetcd':
-      // TSETCD_NODE_ARGS passes node flags to the members (e.g. --cpu-prof for profiling).
-      return { cmd: process.execPath, args: [...(process.env.TSETCD_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''), join(repoRoot, 'bin', 'tsetcd.js')] };
+      // A member starts as the framework starts it (MEMBER_NODE_FLAGS); TSETCD_NODE_ARGS adds
+      // node flags (e.g. --cpu-prof for profiling).
+      return { cmd: process.execPath, args: [...MEMBER_NODE_FLAGS, ...(process.env.TSETCD_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''), join(repoRoot, 'bin', 'tsetcd.js')] };
     default: {
       const never: never = impl;
       throw new Error(`unknown impl ${String(never)}`);
@@ -187,7 +189,7 @@ export class Cluster {
     const { cmd, args } = implCommand(this.opts.impl);
     const m = this.members[i]!;
     const fd = openSync(m.logFile, 'a');
-    const env: Record<string, string | undefined> = { ...process.env, ...this.opts.env };
+    const env: Record<string, string | undefined> = { ...process.env, ...(this.opts.impl === 'tsetcd' ? MEMBER_ENV : {}), ...this.opts.env };
     // Inherited ETCD_* / ETCDCTL_* variables would silently change the member's configuration.
     for (const k of Object.keys(env)) if (k.startsWith('ETCD_') && !(this.opts.env && k in this.opts.env)) delete env[k];
     const child = spawn(cmd, [...args, ...this.flags(i)], { stdio: ['ignore', fd, fd], env, cwd: this.tempDir });
