@@ -72,3 +72,26 @@ test("the harness's members (tests and benchmarks) get MEMBER_NODE_FLAGS and MEM
     for (const [k, v] of Object.entries(MEMBER_ENV)) assert.equal(env.get(k), v, k);
   });
 });
+
+test("a member's own code loads neither @peculiar/x509 nor yaml (about 30 MiB of RSS) until it makes or reads a certificate or a config file", async () => {
+  // The member's whole static module graph is cli.js's; loading it runs no member.
+  const script = `
+    await import(${JSON.stringify(join(repoRoot, 'dist', 'src', 'cli.js'))});
+    const { createRequire } = await import('node:module');
+    const loaded = () => Object.keys(createRequire(import.meta.url).cache).filter((f) => /node_modules\\/(@peculiar\\/x509|yaml)\\//.test(f));
+    const before = loaded();
+    const { certInfo, selfSignedCert } = await import(${JSON.stringify(join(repoRoot, 'dist', 'src', 'api', 'tls', 'certs.js'))});
+    const c = await selfSignedCert({ sans: ['127.0.0.1'], usage: 'server', days: 1 });
+    process.stdout.write(JSON.stringify({ before, after: loaded().length > 0, sans: certInfo(c.certPem).sans }));`;
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    trackChild(child);
+    let text = '';
+    child.stdout!.on('data', (d) => (text += d));
+    child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}`))));
+  });
+  const r = JSON.parse(out) as { before: string[]; after: boolean; sans: string[] };
+  assert.deepEqual(r.before, []);
+  assert.equal(r.after, true, 'making a certificate loads @peculiar/x509');
+  assert.deepEqual(r.sans, ['127.0.0.1']);
+});

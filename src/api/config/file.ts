@@ -4,7 +4,8 @@
 // decodes into its config struct), durations given as numbers are nanoseconds, YAML 1.1
 // booleans (yes/no/on/off) count, and scalars given for a string key are read as text.
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import { flagByName, type FlagDef } from './flags.js';
 import { GoParseError } from './go.js';
 import { parseValue, type FlagValue, type FlagValues } from './values.js';
@@ -35,6 +36,14 @@ const securityKeys: Record<'client' | 'peer', Record<string, string>> = {
 };
 
 export class ConfigFileError extends Error {}
+
+/** yaml's parse, loaded on first use: only a member given --config-file reads YAML, and loading
+ *  the package grows a process by about 9 MiB of RSS. */
+let yamlModule: typeof Yaml | undefined;
+function parseYaml(text: string, options: Yaml.ParseOptions & Yaml.DocumentOptions & Yaml.SchemaOptions): unknown {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml;
+  return yamlModule.parse(text, options);
+}
 
 function goTypeName(def: FlagDef): string {
   switch (def.type) {

@@ -8,20 +8,16 @@
 // build one; @peculiar/x509 does the DER encoding and signing over WebCrypto.
 import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
-import {
-  AuthorityKeyIdentifierExtension,
-  BasicConstraintsExtension,
-  ExtendedKeyUsage,
-  ExtendedKeyUsageExtension,
-  KeyUsageFlags,
-  KeyUsagesExtension,
-  SubjectAlternativeNameExtension,
-  SubjectKeyIdentifierExtension,
-  X509Certificate,
-  X509CertificateGenerator,
-  type Extension,
-  type JsonGeneralName,
-} from '@peculiar/x509';
+import { createRequire } from 'node:module';
+import type * as X509 from '@peculiar/x509';
+
+/** @peculiar/x509, loaded on first use. Loading it grows a process by about 20 MiB of RSS
+ *  (code and its dependency tree), which a member pays only when it makes or reads
+ *  certificates (auto-TLS); one serving plain HTTP or given its certificate files never does. */
+let x509Module: typeof X509 | undefined;
+function x509(): typeof X509 {
+  return (x509Module ??= createRequire(import.meta.url)('@peculiar/x509') as typeof X509);
+}
 
 export type EcCurve = 'P-256' | 'P-384' | 'P-521';
 /** What a leaf certificate may be used for (extended key usage): a TLS server, a TLS client
@@ -90,7 +86,7 @@ function serialHex(): string {
   return b.toString('hex');
 }
 
-function sanNames(sans: readonly string[]): JsonGeneralName[] {
+function sanNames(sans: readonly string[]): X509.JsonGeneralName[] {
   return sans.map((s) => {
     const bare = s.replace(/^\[(.*)\]$/, '$1');
     if (bare === '') throw new Error('empty subject alternative name');
@@ -130,9 +126,10 @@ function validity(notBefore: Date | undefined, days: number): { notBefore: Date;
   return { notBefore: nb, notAfter: new Date(nb.getTime() + days * DAY_MS) };
 }
 
-function leafExtensions(usage: CertUsage, sans: readonly string[]): Extension[] {
+function leafExtensions(usage: CertUsage, sans: readonly string[]): X509.Extension[] {
+  const { BasicConstraintsExtension, ExtendedKeyUsage, ExtendedKeyUsageExtension, KeyUsageFlags, KeyUsagesExtension, SubjectAlternativeNameExtension } = x509();
   const eku = usage === 'server' ? [ExtendedKeyUsage.serverAuth] : usage === 'client' ? [ExtendedKeyUsage.clientAuth] : [ExtendedKeyUsage.serverAuth, ExtendedKeyUsage.clientAuth];
-  const exts: Extension[] = [
+  const exts: X509.Extension[] = [
     new BasicConstraintsExtension(false, undefined, true),
     // keyEncipherment as Go's etcd sets it; TLS with ECDSA keys only needs digitalSignature.
     new KeyUsagesExtension(KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment, true),
@@ -148,6 +145,7 @@ function leafExtensions(usage: CertUsage, sans: readonly string[]): Extension[] 
  * issues (--trusted-ca-file, --peer-trusted-ca-file, etcdctl --cacert).
  */
 export async function createCa(subject: Subject, days: number, opts: { curve?: EcCurve; notBefore?: Date } = {}): Promise<CertificateAuthority> {
+  const { BasicConstraintsExtension, KeyUsageFlags, KeyUsagesExtension, SubjectKeyIdentifierExtension, X509CertificateGenerator } = x509();
   const curve = opts.curve ?? 'P-256';
   const keys = await newKeys(curve);
   const cert = await X509CertificateGenerator.createSelfSigned({
@@ -167,6 +165,7 @@ export async function createCa(subject: Subject, days: number, opts: { curve?: E
 
 /** Issues a leaf certificate signed by `ca`, with a fresh key of its own. */
 export async function issueCert(ca: CertificateAuthority, opts: IssueOptions): Promise<CertKeyPem> {
+  const { AuthorityKeyIdentifierExtension, SubjectKeyIdentifierExtension, X509Certificate, X509CertificateGenerator } = x509();
   const caCert = new X509Certificate(ca.certPem);
   const signer = await importSigningKey(ca.keyPem);
   const curve = opts.curve ?? 'P-256';
@@ -193,6 +192,7 @@ export async function issueCert(ca: CertificateAuthority, opts: IssueOptions): P
  * skips verification or pins this exact certificate as its CA.
  */
 export async function selfSignedCert(opts: IssueOptions): Promise<CertKeyPem> {
+  const { SubjectKeyIdentifierExtension, X509CertificateGenerator } = x509();
   const curve = opts.curve ?? 'P-256';
   const keys = await newKeys(curve);
   const cert = await X509CertificateGenerator.createSelfSigned({
@@ -217,6 +217,7 @@ export interface CertInfo {
 
 /** Reads the first certificate of a PEM text. Throws on anything that is not one. */
 export function certInfo(certPem: string): CertInfo {
+  const { SubjectAlternativeNameExtension, X509Certificate } = x509();
   const cert = new X509Certificate(certPem);
   const san = cert.getExtension(SubjectAlternativeNameExtension);
   const sans = san === null ? [] : san.names.items.filter((n) => n.type === 'ip' || n.type === 'dns').map((n) => n.value);
@@ -225,5 +226,5 @@ export function certInfo(certPem: string): CertInfo {
 
 /** When the certificate stops being valid (its notAfter). */
 export function certExpiry(certPem: string): Date {
-  return new X509Certificate(certPem).notAfter;
+  return new (x509().X509Certificate)(certPem).notAfter;
 }
