@@ -1,9 +1,9 @@
 // `tsetcd [etcd flags]` runs a member (a drop-in for `etcd`); `tsetcd <verb> ...` is the
 // framework CLI (package, plan, pod, update, debug, endpoints, describe).
 import pino, { type Logger } from 'pino';
-import { setFlagsFromString } from 'node:v8';
 import { parseMemberArgs, type MemberConfig } from './api/config/index.js';
 import { TsetcdServer } from './server/server.js';
+import { applyMemberV8Settings } from './server/runtime.js';
 
 const FRAMEWORK_VERBS = new Set(['package', 'describe', 'update', 'plan', 'pod', 'debug', 'endpoints', 'scheduler']);
 
@@ -52,16 +52,8 @@ export function memberLogger(cfg: MemberConfig): Logger {
   );
 }
 
-/** V8 grows the heap up to 4x what survived the last full GC when allocation is fast, as it is
- *  under load; a member's heap is mostly long-lived (history, raft log), so that is mostly
- *  slack. Go's default (GOGC=100, etcd's) lets the heap reach 2x: the same here. Read by V8 at
- *  every GC, so setting it at start works; an explicit node flag wins. */
-export const MEMBER_HEAP_GROWING_PERCENT = 100;
-
 async function runMember(cfg: MemberConfig, warnings: string[]): Promise<void> {
-  if (!process.execArgv.some((a) => /^--heap[-_]growing[-_]percent/.test(a))) {
-    setFlagsFromString(`--heap-growing-percent=${MEMBER_HEAP_GROWING_PERCENT}`);
-  }
+  applyMemberV8Settings();
   const log = memberLogger(cfg);
   for (const w of warnings) log.warn({}, w);
   const server = new TsetcdServer(cfg, log);
