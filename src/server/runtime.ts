@@ -23,12 +23,14 @@ export const MEMBER_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: 
 
 /** V8 grows the heap up to 4x what survived the last full GC when allocation is fast, as it is
  *  under load; a member's heap is mostly long-lived (history, raft log), so that is mostly
- *  slack. Go's default (GOGC=100, etcd's) lets the heap reach 2x; 50 lets it reach 1.5x.
- *  Measured (3 members, put@256 for 40 s, about 290,000 revisions, twice each): 100 -> 50 took
- *  the old generation from 96-100 to 83-86 MiB committed and RSS from 208-214 to 184-188 MiB
- *  per member, for about 4% more member CPU per put (more frequent full GCs). Read by V8 at
- *  every GC, so setting it at start works; an explicit node flag wins. */
-export const MEMBER_HEAP_GROWING_PERCENT = 50;
+ *  slack. Go's default (GOGC=100, etcd's) lets the heap reach 2x: the same here.
+ *  Lower is not free. Measured on 3 members (put@256 then put@64, 20 s each, alternating runs):
+ *  100 gave 127-131 us of member CPU per put and 206-220 MiB RSS per member; 70 gave 138 us and
+ *  187-199 MiB; 50 gave 138-146 us and 179-188 MiB. Full GCs come sooner and each one marks the
+ *  whole history, so RSS is bought with put throughput; a smaller history in memory would
+ *  lower both. Read by V8 at every GC, so setting it at start works; an explicit node flag
+ *  wins. */
+export const MEMBER_HEAP_GROWING_PERCENT = 100;
 
 /** The V8 settings a member applies to itself as it starts (those V8 reads at every GC). */
 export function applyMemberV8Settings(): void {
