@@ -37,8 +37,8 @@ const securityKeys: Record<'client' | 'peer', Record<string, string>> = {
 
 export class ConfigFileError extends Error {}
 
-/** yaml's parse, loaded on first use: only a member given --config-file reads YAML, and loading
- *  the package grows a process by about 9 MiB of RSS. */
+/** yaml's parse, loaded on first use: only a member given --config-file reads YAML (see the
+ *  lazy @peculiar/x509 in tls/certs.ts for what the two save). */
 let yamlModule: typeof Yaml | undefined;
 function parseYaml(text: string, options: Yaml.ParseOptions & Yaml.DocumentOptions & Yaml.SchemaOptions): unknown {
   yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml;
