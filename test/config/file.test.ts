@@ -1,12 +1,13 @@
 // --config-file: etcd's YAML keys; when given, flags and ETCD_* variables are ignored.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { config, failure, run, texts } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsetcd-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 function yamlFile(name: string, text: string): string {
   const p = join(dir, name);
   writeFileSync(p, text);
