@@ -49,15 +49,16 @@ export const repoRoot: string = (() => {
 export const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
 export const ETCDCTL_BIN = process.env.ETCDCTL_BIN ?? '/usr/bin/etcdctl';
 
-/** The command that runs one member of the given implementation. */
-export function implCommand(impl: Impl): { cmd: string; args: string[] } {
+/** The command that runs one member of the given implementation, and the environment it adds
+ *  to the caller's. */
+export function implCommand(impl: Impl): { cmd: string; args: string[]; env: Readonly<Record<string, string>> } {
   switch (impl) {
     case 'etcd':
-      return { cmd: ETCD_BIN, args: [] };
+      return { cmd: ETCD_BIN, args: [], env: {} };
     case 'tsetcd':
-      // A member starts as the framework starts it (MEMBER_NODE_FLAGS); TSETCD_NODE_ARGS adds
-      // node flags (e.g. --cpu-prof for profiling).
-      return { cmd: process.execPath, args: [...MEMBER_NODE_FLAGS, ...(process.env.TSETCD_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''), join(repoRoot, 'bin', 'tsetcd.js')] };
+      // A member starts as the framework starts it (MEMBER_NODE_FLAGS, MEMBER_ENV);
+      // TSETCD_NODE_ARGS adds node flags (e.g. --cpu-prof for profiling).
+      return { cmd: process.execPath, args: [...MEMBER_NODE_FLAGS, ...(process.env.TSETCD_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''), join(repoRoot, 'bin', 'tsetcd.js')], env: MEMBER_ENV };
     default: {
       const never: never = impl;
       throw new Error(`unknown impl ${String(never)}`);
@@ -186,10 +187,10 @@ export class Cluster {
   /** Starts (or restarts) the process of member i with its flags. */
   spawnMember(i: number): void {
     if (this.procs[i]) throw new Error(`member ${i} is already running (pid ${this.members[i]!.pid})`);
-    const { cmd, args } = implCommand(this.opts.impl);
+    const { cmd, args, env: implEnv } = implCommand(this.opts.impl);
     const m = this.members[i]!;
     const fd = openSync(m.logFile, 'a');
-    const env: Record<string, string | undefined> = { ...process.env, ...(this.opts.impl === 'tsetcd' ? MEMBER_ENV : {}), ...this.opts.env };
+    const env: Record<string, string | undefined> = { ...process.env, ...implEnv, ...this.opts.env };
     // Inherited ETCD_* / ETCDCTL_* variables would silently change the member's configuration.
     for (const k of Object.keys(env)) if (k.startsWith('ETCD_') && !(this.opts.env && k in this.opts.env)) delete env[k];
     const child = spawn(cmd, [...args, ...this.flags(i)], { stdio: ['ignore', fd, fd], env, cwd: this.tempDir });

@@ -110,9 +110,9 @@ export class RCluster {
   /** Starts the process of slot s (its data dir decides whether it is new). */
   spawn(s: Slot, state: 'new' | 'existing' = 'new'): void {
     if (s.proc) throw new Error(`${s.name} already running`);
-    const { cmd, args } = implCommand('tsetcd');
+    const { cmd, args, env: implEnv } = implCommand('tsetcd');
     const fd = openSync(s.logFile, 'a');
-    const env: Record<string, string | undefined> = { ...process.env, ...this.opts.env, TSETCD_CLOCK_OFFSET_MS: String(s.clockOffsetMs) };
+    const env: Record<string, string | undefined> = { ...process.env, ...implEnv, ...this.opts.env, TSETCD_CLOCK_OFFSET_MS: String(s.clockOffsetMs) };
     for (const k of Object.keys(env)) if (k.startsWith('ETCD_')) delete env[k];
     const child = spawn(cmd, [...args, ...this.flags(s, state)], { stdio: ['ignore', fd, fd], env, cwd: this.tempDir });
     closeSync(fd);

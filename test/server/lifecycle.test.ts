@@ -8,9 +8,9 @@ import { implCommand, trackChild, getText, sleep, withCluster } from '../harness
 
 /** Runs tsetcd with the given flags until it exits (bounded); returns exit code and output. */
 function runToExit(args: string[], timeoutMs = 15000): Promise<{ code: number | null; out: string }> {
-  const { cmd, args: pre } = implCommand('tsetcd');
+  const { cmd, args: pre, env } = implCommand('tsetcd');
   return new Promise((resolve) => {
-    const child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     trackChild(child);
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
@@ -76,8 +76,8 @@ test('--force-new-cluster restarts one member of a dead cluster alone, with its 
     assert.equal(q.status, 200);
     for (let i = 0; i < 3; i++) await c.kill9(i);
 
-    const { cmd, args } = implCommand('tsetcd');
-    const child = spawn(cmd, [...args, ...c.flags(0), '--force-new-cluster'], { stdio: 'ignore' });
+    const { cmd, args, env } = implCommand('tsetcd');
+    const child = spawn(cmd, [...args, ...c.flags(0), '--force-new-cluster'], { stdio: 'ignore', env: { ...process.env, ...env } });
     trackChild(child);
     try {
       let healthy = false;
