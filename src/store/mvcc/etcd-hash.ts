@@ -4,24 +4,29 @@
 // HashKV from tsetcd be compared with one from etcd, not only among tsetcd members.
 import { V3Error } from '../v3error.js';
 import type { KeyValue } from './types.js';
-import { isTombstone, type StoredRev } from './keyindex.js';
+import type { KeyIndex } from './keyindex.js';
 import { crc32c } from './codec.js';
 
 /** What the hash reads of the store. */
 export interface HashSource {
   currentRevision(): number;
   compactRevision(): number;
-  logAt(i: number): StoredRev | undefined;
-  /** A stored revision's KeyValue (an evicted one is loaded from the backend). */
-  kvOf(r: StoredRev): KeyValue;
+  /** The key of the i-th stored revision in revision order; undefined past the end. */
+  logKeyAt(i: number): KeyIndex | undefined;
+  logMainAt(i: number): number;
+  /** Where the i-th stored revision is in its key's history. */
+  logIndexInKey(i: number): number;
+  /** The KeyValue of revision i of key ki (one only in the backend is loaded from it). */
+  kvAt(ki: KeyIndex, i: number): KeyValue;
 }
 
-function revKey(r: StoredRev): Buffer {
-  const b = Buffer.allocUnsafe(isTombstone(r) ? 18 : 17);
-  b.writeBigInt64BE(BigInt(r.main), 0);
+function revKey(ki: KeyIndex, i: number): Buffer {
+  const tombstone = ki.isTombstoneAt(i);
+  const b = Buffer.allocUnsafe(tombstone ? 18 : 17);
+  b.writeBigInt64BE(BigInt(ki.mainAt(i)), 0);
   b[8] = 0x5f; // '_'
-  b.writeBigInt64BE(BigInt(r.sub), 9);
-  if (isTombstone(r)) b[17] = 0x74; // 't'
+  b.writeBigInt64BE(BigInt(ki.subAt(i)), 9);
+  if (tombstone) b[17] = 0x74; // 't'
   return b;
 }
 
@@ -61,17 +66,9 @@ export function marshalKeyValue(kv: KeyValue, tombstone: boolean): Buffer {
   return Buffer.from(out);
 }
 
-/** The latest revision of r's key at or before `rev`, if it is a live one (etcd's keyIndex.keep). */
-function keptAt(r: StoredRev, rev: number): boolean {
-  const revs = r.ki.revs;
-  let latest: StoredRev | undefined;
-  for (let i = revs.length - 1; i >= 0; i--) {
-    if (revs[i]!.main <= rev) {
-      latest = revs[i];
-      break;
-    }
-  }
-  return latest === r && !isTombstone(r);
+/** Revision i of ki is the key's latest at or before `rev`, and a live one (etcd's keyIndex.keep). */
+function keptAt(ki: KeyIndex, i: number, rev: number): boolean {
+  return ki.indexAt(rev) === i && !ki.isTombstoneAt(i);
 }
 
 export function etcdHashKV(src: HashSource, revision: number): { hash: number; compactRevision: number; revision: number } {
@@ -85,19 +82,22 @@ export function etcdHashKV(src: HashSource, revision: number): { hash: number; c
   // unless that keep set is empty altogether (no live key at `rev`), as etcd's check reads.
   let anyKept = false;
   for (let i = 0; ; i++) {
-    const r = src.logAt(i);
-    if (r === undefined || r.main > rev) break;
-    if (keptAt(r, rev)) {
+    const ki = src.logKeyAt(i);
+    if (ki === undefined || src.logMainAt(i) > rev) break;
+    if (keptAt(ki, src.logIndexInKey(i), rev)) {
       anyKept = true;
       break;
     }
   }
   for (let i = 0; ; i++) {
-    const r = src.logAt(i);
-    if (r === undefined || r.main > rev) break;
-    if (r.main <= compactRev && anyKept && !keptAt(r, rev)) continue;
-    h = crc32c(h, revKey(r));
-    h = crc32c(h, marshalKeyValue(src.kvOf(r), isTombstone(r)));
+    const ki = src.logKeyAt(i);
+    if (ki === undefined) break;
+    const main = src.logMainAt(i);
+    if (main > rev) break;
+    const j = src.logIndexInKey(i);
+    if (main <= compactRev && anyKept && !keptAt(ki, j, rev)) continue;
+    h = crc32c(h, revKey(ki, j));
+    h = crc32c(h, marshalKeyValue(src.kvAt(ki, j), ki.isTombstoneAt(j)));
   }
   return { hash: h, compactRevision: compactRev, revision: currentRev };
 }

@@ -4,7 +4,7 @@
 // member commits once per apply round. Once a batch is written, the values it made history are
 // evicted from memory (as etcd keeps values only in bbolt): reads at a past revision, watch
 // replays, prev_kv of old events, Hash and snapshots load them back with a synchronous level
-// read (kvOf). Writes only ever read the newest values, so they stay synchronous and
+// read (kvAt). Writes only ever read the newest values, so they stay synchronous and
 // deterministic: members that apply the same log hold the same state and the same Hash.
 //
 // Revisions: the store starts at revision 1 (as etcd does); each write transaction that changes
@@ -14,7 +14,7 @@ import type { Backend } from '../backend.js';
 import { V3Error } from '../v3error.js';
 import { etcdHashKV } from './etcd-hash.js';
 import { crc32c, decodeKv, decodeRevKey, encodeKv, encodeRevKey, REV_KEY_BYTES } from './codec.js';
-import { isTombstone, KeyIndex, type StoredRev } from './keyindex.js';
+import { heldKey, type HeldKey, KeyIndex } from './keyindex.js';
 import { SortedKeys } from './keytree.js';
 import type {
   Compare,
@@ -37,8 +37,9 @@ import { WatchHub, type WatchSource } from './watch.js';
 export const KEY_BUCKET = 'key';
 const META_BUCKET = 'meta';
 const COMPACT_REV_KEY = Buffer.from('mvcc_compact_rev');
-/** Memory accounted per stored revision on top of its key and value bytes. */
-const REV_OVERHEAD_BYTES = 96;
+/** Memory accounted per stored revision on top of its key and value bytes: its (main, sub) in
+ *  its key's history and in the store's log (5 array slots of 8 bytes), with growth room. */
+const REV_OVERHEAD_BYTES = 48;
 const SNAPSHOT_MAGIC = Buffer.from('TSMVCC1\n');
 
 const EMPTY = Buffer.alloc(0);
@@ -66,13 +67,16 @@ export interface WriteTxn {
   deleteRange(req: DeleteRangeRequest): DeleteRangeResponse;
 }
 
-/** One change of the write transaction in progress: the stored revision, its KeyValue (r.kv,
- *  which stays in memory at least until the change's batch is written) and the live value it
- *  replaced. */
+/** One change of the write transaction in progress: the stored revision (main, sub) of key ki,
+ *  its KeyValue and the live value it replaced (which memory holds, as prevHeld, until the
+ *  change's batch is written). */
 export interface Change {
-  readonly r: StoredRev;
+  readonly ki: KeyIndex;
+  readonly main: number;
+  readonly sub: number;
   readonly kv: KeyValue;
   readonly prev: KeyValue | undefined;
+  readonly prevHeld: HeldKey | undefined;
   /** The KeyIndex was created by this change (undo removes it). */
   readonly created: boolean;
 }
@@ -111,8 +115,11 @@ function cmpNum(a: number, b: number): number {
 export class Mvcc implements WatchSource {
   private index = new Map<string, KeyIndex>();
   private tree = new SortedKeys<KeyIndex>();
-  /** Every stored revision in (main, sub) order, since the last compaction (plus the kept ones). */
-  private log: StoredRev[] = [];
+  /** Every stored revision in (main, sub) order, since the last compaction (plus the kept ones):
+   *  its key, main and sub (a tombstone's as ~sub), in three parallel arrays. */
+  private logKi: KeyIndex[] = [];
+  private logMain: number[] = [];
+  private logSub: number[] = [];
   private rev = 1;
   private compactRev = -1;
   private liveKeys = 0;
@@ -121,8 +128,10 @@ export class Mvcc implements WatchSource {
   private inWrite = false;
   private sub = 0;
   private changes: Change[] = [];
-  /** Revisions superseded since the backend's last batch started: their values go when it ends. */
-  private evictable: StoredRev[] = [];
+  /** Live revisions superseded since the backend's last batch started, as (key, held key):
+   *  their values go when it ends. */
+  private evictKi: KeyIndex[] = [];
+  private evictHeld: HeldKey[] = [];
   /** Bumped by restore(): a batch that started before it evicts nothing of the new state's
    *  accounting (its revisions belong to the old state). */
   private generation = 0;
@@ -145,12 +154,14 @@ export class Mvcc implements WatchSource {
       deleteRange: (req) => this.doDelete(req),
     };
     backend.onBatch(() => {
-      if (this.evictable.length === 0) return undefined;
-      const revs = this.evictable;
+      if (this.evictKi.length === 0) return undefined;
+      const kis = this.evictKi;
+      const held = this.evictHeld;
       const generation = this.generation;
-      this.evictable = [];
+      this.evictKi = [];
+      this.evictHeld = [];
       return () => {
-        if (generation === this.generation) this.evict(revs);
+        if (generation === this.generation) this.evict(kis, held);
       };
     });
   }
@@ -196,7 +207,7 @@ export class Mvcc implements WatchSource {
   }
   /** Memory held by the stored history (keys, values in memory, per-revision overhead). */
   sizeBytesEstimate(): number {
-    return this.bytes + this.log.length * REV_OVERHEAD_BYTES;
+    return this.bytes + this.logKi.length * REV_OVERHEAD_BYTES;
   }
 
   // ---- reads ------------------------------------------------------------------------------
@@ -227,29 +238,28 @@ export class Mvcc implements WatchSource {
     if (fetchLimit > 0) fetchLimit++;
     const countOnly = req.countOnly === true;
 
-    const revs: StoredRev[] = [];
+    let kvs: KeyValue[] = [];
     let count = 0;
     const end = rangeEndString(req.rangeEnd);
     if (end === undefined) {
-      const r = this.index.get(keyString(req.key))?.at(rev);
-      if (r !== undefined) {
+      const ki = this.index.get(keyString(req.key));
+      const i = ki === undefined ? -1 : ki.liveIndexAt(rev);
+      if (i >= 0) {
         count = 1;
-        if (!countOnly) revs.push(r);
+        if (!countOnly) kvs.push(this.kvAt(ki!, i));
       }
     } else {
       const lo = keyString(req.key);
       if (end === null || lo < end) {
         this.tree.forRange(lo, end, (ki) => {
-          const r = ki.at(rev);
-          if (r === undefined) return;
+          const i = ki.liveIndexAt(rev);
+          if (i < 0) return;
           count++;
-          if (!countOnly && (fetchLimit === 0 || revs.length < fetchLimit)) revs.push(r);
+          if (!countOnly && (fetchLimit === 0 || kvs.length < fetchLimit)) kvs.push(this.kvAt(ki, i));
         });
       }
     }
     if (countOnly) return { kvs: [], more: false, count };
-    let kvs: KeyValue[] = new Array(revs.length);
-    for (let i = 0; i < revs.length; i++) kvs[i] = this.kvOf(revs[i]!);
 
     if (filtered) {
       kvs = kvs.filter(
@@ -292,32 +302,28 @@ export class Mvcc implements WatchSource {
     return { kvs, more, count };
   }
 
-  /** r's KeyValue: in memory, or for an evicted revision read from the backend (not kept).
+  /** The KeyValue of revision i of key ki: in memory, or else read from the backend (not kept).
    *  A revision the index holds but the backend lacks is lost data: that throws, never answers. */
-  kvOf(r: StoredRev): KeyValue {
-    if (r.kv !== null) return r.kv;
+  kvAt(ki: KeyIndex, i: number): KeyValue {
+    const inMemory = ki.kvInMemory(i);
+    if (inMemory !== undefined) return inMemory;
+    const main = ki.mainAt(i);
+    const sub = ki.subAt(i);
     let kv: KeyValue | undefined;
     try {
-      const rec = this.backend.getSync(KEY_BUCKET, encodeRevKey(r.main, r.sub));
-      kv = rec === undefined ? undefined : decodeKv(rec, r.main, true);
+      const rec = this.backend.getSync(KEY_BUCKET, encodeRevKey(main, sub));
+      kv = rec === undefined ? undefined : decodeKv(rec, main, true);
     } catch (err) {
-      throw new MvccReadError(`mvcc: reading revision ${r.main}_${r.sub} from the backend: ${(err as Error).message}`);
+      throw new MvccReadError(`mvcc: reading revision ${main}_${sub} from the backend: ${(err as Error).message}`);
     }
-    if (kv === undefined) throw new MvccReadError(`mvcc: revision ${r.main}_${r.sub} is in the index but not in the backend`);
-    if (!r.ki.key.equals(kv.key) || kv.version === 0) throw new MvccReadError(`mvcc: the backend's record of revision ${r.main}_${r.sub} is not the index's`);
-    return { key: r.ki.key, createRevision: kv.createRevision, modRevision: r.main, version: kv.version, value: kv.value, lease: kv.lease };
+    if (kv === undefined) throw new MvccReadError(`mvcc: revision ${main}_${sub} is in the index but not in the backend`);
+    if (!ki.key.equals(kv.key) || kv.version === 0) throw new MvccReadError(`mvcc: the backend's record of revision ${main}_${sub} is not the index's`);
+    return { key: ki.key, createRevision: kv.createRevision, modRevision: main, version: kv.version, value: kv.value, lease: kv.lease };
   }
 
-  /** Drops the KeyValues of superseded revisions now in the backend (see evictable). */
-  private evict(revs: StoredRev[]): void {
-    for (let i = 0; i < revs.length; i++) this.evictOne(revs[i]!);
-  }
-
-  private evictOne(r: StoredRev): void {
-    const kv = r.kv;
-    if (kv === null || kv.version === 0) return;
-    this.bytes -= kv.value.length;
-    r.kv = null;
+  /** Drops the values of superseded revisions now in the backend (see evictKi). */
+  private evict(kis: KeyIndex[], held: HeldKey[]): void {
+    for (let i = 0; i < kis.length; i++) this.bytes -= kis[i]!.evict(held[i]!);
   }
 
   // ---- writes -----------------------------------------------------------------------------
@@ -422,22 +428,31 @@ export class Mvcc implements WatchSource {
   }
 
   private append(ki: KeyIndex, kv: KeyValue, prev: KeyValue | undefined, created: boolean): void {
-    const r: StoredRev = { main: kv.modRevision, sub: this.sub++, kv, ki };
-    ki.revs.push(r);
-    this.log.push(r);
+    const main = kv.modRevision;
+    const sub = this.sub++;
+    const prevHeld = ki.push(main, sub, kv);
+    this.logPush(ki, main, sub, kv.version === 0);
     this.bytes += ki.key.length + kv.value.length;
-    this.changes.push({ r, kv, prev, created });
+    this.changes.push({ ki, main, sub, kv, prev, prevHeld, created });
+  }
+
+  private logPush(ki: KeyIndex, main: number, sub: number, tombstone: boolean): void {
+    this.logKi.push(ki);
+    this.logMain.push(main);
+    this.logSub.push(tombstone ? ~sub : sub);
   }
 
   /** Reverts the changes of the write transaction in progress, newest first. */
   private undo(): void {
     const ch = this.changes;
     for (let i = ch.length - 1; i >= 0; i--) {
-      const { r, kv, prev, created } = ch[i]!;
-      const ki = r.ki;
-      const popped = ki.revs.pop();
-      const loggedLast = this.log.pop();
-      if (popped !== r || loggedLast !== r) throw new Error('mvcc: undo out of order (invariant)');
+      const { ki, main, sub, kv, prev, created } = ch[i]!;
+      ki.pop(main, sub);
+      const last = this.logKi.length - 1;
+      if (this.logKi[last] !== ki || this.logMain[last] !== main) throw new Error('mvcc: undo out of order (invariant)');
+      this.logKi.pop();
+      this.logMain.pop();
+      this.logSub.pop();
       this.bytes -= ki.key.length + kv.value.length;
       const live = kv.version !== 0;
       if (live && prev === undefined) this.liveKeys--;
@@ -449,7 +464,7 @@ export class Mvcc implements WatchSource {
         if (oldLease !== 0n) this.hooks.attach(oldLease, ki.key);
       }
       if (created) {
-        if (ki.revs.length !== 0) throw new Error('mvcc: undo of a created key left history (invariant)');
+        if (ki.length !== 0) throw new Error('mvcc: undo of a created key left history (invariant)');
         this.index.delete(ki.keyStr);
         this.tree.remove(ki.keyStr);
       }
@@ -460,23 +475,18 @@ export class Mvcc implements WatchSource {
     const main = this.rev + 1;
     const ch = this.changes;
     for (let i = 0; i < ch.length; i++) {
-      const { r, kv } = ch[i]!;
-      if (r.main !== main || r.sub !== i) throw new Error('mvcc: change revision mismatch (invariant)');
-      this.backend.put(KEY_BUCKET, encodeRevKey(r.main, r.sub), encodeKv(kv));
-      if (ch[i]!.prev !== undefined) this.supersede(r);
+      const c = ch[i]!;
+      if (c.main !== main || c.sub !== i) throw new Error('mvcc: change revision mismatch (invariant)');
+      this.backend.put(KEY_BUCKET, encodeRevKey(main, i), encodeKv(c.kv));
+      // The live value it replaced may leave memory once the backend has it.
+      if (c.prevHeld !== undefined) {
+        this.evictKi.push(c.ki);
+        this.evictHeld.push(c.prevHeld);
+      }
     }
     this.rev = main;
     this.watchHub.notify(main, ch);
     this.changes.length = 0;
-  }
-
-  /** r replaced a live revision of its key: that one's value may go once the backend has it. */
-  private supersede(r: StoredRev): void {
-    const revs = r.ki.revs;
-    let j = revs.length - 1;
-    while (j > 0 && revs[j] !== r) j--;
-    const old = revs[j - 1];
-    if (old !== undefined && !isTombstone(old)) this.evictable.push(old);
   }
 
   // ---- txn --------------------------------------------------------------------------------
@@ -574,23 +584,34 @@ export class Mvcc implements WatchSource {
     if (this.inWrite) throw new Error('mvcc: compact inside a write transaction');
     if (rev <= this.compactRev) throw new V3Error('compacted');
     if (rev > this.rev) throw new V3Error('futureRev');
-    const dropped: StoredRev[] = [];
     const gone: string[] = [];
     this.tree.forEach((ki) => {
-      ki.compact(rev, dropped);
-      if (ki.revs.length === 0) gone.push(ki.keyStr);
+      // A dropped value still held is counted out here; its pending eviction then finds nothing.
+      ki.compact(rev, (main, sub, heldBytes) => {
+        this.backend.del(KEY_BUCKET, encodeRevKey(main, sub));
+        this.bytes -= ki.key.length + heldBytes;
+      });
+      if (ki.length === 0) gone.push(ki.keyStr);
     });
     for (const k of gone) {
       this.index.delete(k);
       this.tree.remove(k);
     }
     // A revision at or before rev survives only as the (new) first revision of its key.
-    this.log = this.log.filter((r) => r.main > rev || r.ki.revs[0] === r);
-    for (const r of dropped) {
-      this.backend.del(KEY_BUCKET, encodeRevKey(r.main, r.sub));
-      this.bytes -= r.ki.key.length + (r.kv === null ? 0 : r.kv.value.length);
-      r.kv = null; // gone from the store; a pending eviction of it has nothing left to count
+    const { logKi, logMain, logSub } = this;
+    let n = 0;
+    for (let i = 0; i < logKi.length; i++) {
+      const ki = logKi[i]!;
+      const main = logMain[i]!;
+      if (main <= rev && !(ki.length > 0 && ki.mainAt(0) === main && ki.subAt(0) === unsigned(logSub[i]!))) continue;
+      logKi[n] = ki;
+      logMain[n] = main;
+      logSub[n] = logSub[i]!;
+      n++;
     }
+    logKi.length = n;
+    logMain.length = n;
+    logSub.length = n;
     this.compactRev = rev;
     const b = Buffer.allocUnsafe(8);
     b.writeBigInt64BE(BigInt(rev));
@@ -616,13 +637,14 @@ export class Mvcc implements WatchSource {
     SNAPSHOT_MAGIC.copy(head, 0);
     head.writeBigInt64BE(BigInt(this.rev), SNAPSHOT_MAGIC.length);
     head.writeBigInt64BE(BigInt(this.compactRev), SNAPSHOT_MAGIC.length + 8);
-    head.writeUInt32BE(this.log.length, SNAPSHOT_MAGIC.length + 16);
+    const n = this.logKi.length;
+    head.writeUInt32BE(n, SNAPSHOT_MAGIC.length + 16);
     parts.push(head);
-    for (const r of this.log) {
-      const rec = encodeKv(this.kvOf(r));
+    for (let i = 0; i < n; i++) {
+      const rec = encodeKv(this.kvAt(this.logKi[i]!, this.logIndexInKey(i)));
       const len = Buffer.allocUnsafe(4);
       len.writeUInt32BE(rec.length);
-      parts.push(encodeRevKey(r.main, r.sub), len, rec);
+      parts.push(encodeRevKey(this.logMain[i]!, unsigned(this.logSub[i]!)), len, rec);
     }
     const body = Buffer.concat(parts);
     const out = Buffer.allocUnsafe(body.length + 4);
@@ -662,10 +684,13 @@ export class Mvcc implements WatchSource {
     const oldRev = this.rev;
     this.index = new Map();
     this.tree = new SortedKeys();
-    this.log = [];
+    this.logKi = [];
+    this.logMain = [];
+    this.logSub = [];
     this.liveKeys = 0;
     this.bytes = 0;
-    this.evictable = [];
+    this.evictKi = [];
+    this.evictHeld = [];
     this.generation++;
     const load = this.loader(false);
     for (const rec of recs) load.add(rec.main, rec.sub, rec.kv);
@@ -673,18 +698,22 @@ export class Mvcc implements WatchSource {
     if (this.rev !== Math.max(rev, 1)) throw new Error(`mvcc: snapshot revision ${rev} disagrees with its history (${this.rev})`);
     this.watchHub.onRestore(oldRev);
     await this.backend.clearBucket(KEY_BUCKET);
-    const restored = this.log.slice(0, n);
-    for (const r of restored) this.backend.put(KEY_BUCKET, encodeRevKey(r.main, r.sub), encodeKv(this.kvOf(r)));
+    // The restored revisions are log entries 0..n-1 (the bucket was cleared while writes may
+    // have gone on). Their history leaves memory once the batch with these puts is written.
+    for (let i = 0; i < n; i++) {
+      const ki = this.logKi[i]!;
+      const main = this.logMain[i]!;
+      const j = this.logIndexInKey(i);
+      const sub = ki.subAt(j);
+      this.backend.put(KEY_BUCKET, encodeRevKey(main, sub), encodeKv(this.kvAt(ki, j)));
+      if (!ki.isTombstoneAt(j) && j !== ki.length - 1) {
+        this.evictKi.push(ki);
+        this.evictHeld.push(heldKey(main, sub));
+      }
+    }
     const b = Buffer.allocUnsafe(8);
     b.writeBigInt64BE(BigInt(compactRev));
     this.backend.put(META_BUCKET, COMPACT_REV_KEY, b);
-    // Its history leaves memory once the batch with these puts is written.
-    this.queueHistory(restored);
-  }
-
-  /** Queues the superseded live revisions among revs for eviction. */
-  private queueHistory(revs: readonly StoredRev[]): void {
-    for (const r of revs) if (!isTombstone(r) && r.ki.revs[r.ki.revs.length - 1] !== r) this.evictable.push(r);
   }
 
   /** Builds memory from stored revisions added in (main, sub) order; inBackend: they are all in
@@ -702,14 +731,12 @@ export class Mvcc implements WatchSource {
         ki = new KeyIndex(Buffer.isBuffer(kv.key) ? kv.key : Buffer.from(kv.key), ks);
         this.index.set(ks, ki);
         this.tree.insert(ki);
-      } else if (inBackend) {
-        this.evictOne(ki.revs[ki.revs.length - 1]!);
       }
       const shared: KeyValue = kv.key === ki.key ? kv : { ...kv, key: ki.key };
-      const r: StoredRev = { main, sub, kv: shared, ki };
-      ki.revs.push(r);
-      this.log.push(r);
+      const superseded = ki.push(main, sub, shared);
+      this.logPush(ki, main, sub, kv.version === 0);
       this.bytes += ki.key.length + kv.value.length;
+      if (inBackend && superseded !== undefined) this.bytes -= ki.evict(superseded);
     };
     return { add, finish: (compactRev) => this.finishLoad(lastMain, compactRev) };
   }
@@ -732,22 +759,37 @@ export class Mvcc implements WatchSource {
 
   /** Index in the log of the first stored revision with main >= rev. */
   logIndexFrom(rev: number): number {
-    const log = this.log;
+    const mains = this.logMain;
     let lo = 0;
-    let hi = log.length;
+    let hi = mains.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (log[mid]!.main < rev) lo = mid + 1;
+      if (mains[mid]! < rev) lo = mid + 1;
       else hi = mid;
     }
     return lo;
   }
-  logAt(i: number): StoredRev | undefined {
-    return this.log[i];
+  /** The key of the log's i-th stored revision; undefined past the end. */
+  logKeyAt(i: number): KeyIndex | undefined {
+    return this.logKi[i];
+  }
+  logMainAt(i: number): number {
+    return this.logMain[i]!;
+  }
+  /** Where the log's i-th stored revision is in its key's history. */
+  logIndexInKey(i: number): number {
+    const j = this.logKi[i]!.indexOf(this.logMain[i]!, unsigned(this.logSub[i]!));
+    if (j < 0) throw new Error('mvcc: a logged revision is missing from its key (invariant)');
+    return j;
   }
   keyIndex(keyStr: string): KeyIndex | undefined {
     return this.index.get(keyStr);
   }
+}
+
+/** A sub revision as logged (a tombstone's is ~sub). */
+function unsigned(sub: number): number {
+  return sub < 0 ? ~sub : sub;
 }
 
 interface StoredRevData {

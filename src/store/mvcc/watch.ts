@@ -15,7 +15,7 @@
 // resume(). No event is ever dropped, duplicated or reordered for a watcher.
 import type { Change } from './kvstore.js';
 import { keyString, rangeEndString } from './kvstore.js';
-import { isTombstone, type KeyIndex, type StoredRev } from './keyindex.js';
+import type { KeyIndex } from './keyindex.js';
 import type { Bytes, KeyValue, MvccEvent } from './types.js';
 
 /** Live events queued per watcher while its stream is blocked; past it the watcher goes unsynced. */
@@ -61,10 +61,14 @@ export interface WatchSource {
   compactRevision(): number;
   /** Index in the revision-ordered history of the first stored revision with main >= rev. */
   logIndexFrom(rev: number): number;
-  logAt(i: number): StoredRev | undefined;
+  /** The key of the i-th stored revision in revision order; undefined past the end. */
+  logKeyAt(i: number): KeyIndex | undefined;
+  logMainAt(i: number): number;
+  /** Where the i-th stored revision is in its key's history. */
+  logIndexInKey(i: number): number;
   keyIndex(keyStr: string): KeyIndex | undefined;
-  /** A stored revision's KeyValue (an evicted one is loaded from the backend). */
-  kvOf(r: StoredRev): KeyValue;
+  /** The KeyValue of revision i of key ki (one only in the backend is loaded from it). */
+  kvAt(ki: KeyIndex, i: number): KeyValue;
 }
 
 /** etcd's messages for watch create failures (mvcc ErrWatcherDuplicateID, ErrEmptyWatcherRange). */
@@ -110,13 +114,13 @@ class Watcher {
   }
 }
 
-/** A replayed event: r's KeyValue and, when asked for, the one before it, values filled in. */
-function eventOf(src: WatchSource, r: StoredRev, prevKv: boolean): MvccEvent {
-  const kv = src.kvOf(r);
+/** A replayed event: revision i of key ki and, when asked for, the value before it. */
+function eventOf(src: WatchSource, ki: KeyIndex, i: number, prevKv: boolean): MvccEvent {
+  const kv = src.kvAt(ki, i);
   const type = kv.version === 0 ? 'DELETE' : 'PUT';
   if (!prevKv) return { type, kv };
-  const p = r.ki.prevOf(r, kv);
-  return p === undefined ? { type, kv } : { type, kv, prevKv: src.kvOf(p) };
+  const p = ki.prevIndex(i);
+  return p < 0 ? { type, kv } : { type, kv, prevKv: src.kvAt(ki, p) };
 }
 
 export class WatchHub {
@@ -165,7 +169,7 @@ export class WatchHub {
       withPrev[i] = undefined;
       this.prevs[i] = undefined;
       const c = changes[i]!;
-      const ks = c.r.ki.keyStr;
+      const ks = c.ki.keyStr;
       const set = this.keyWatchers.get(ks);
       if (set !== undefined) for (const w of set) this.collect(w, c, i, rev, touched);
       if (this.rangeWatchers.size > 0) {
@@ -185,8 +189,9 @@ export class WatchHub {
 
   /** The prev_kv of a live event: the key's value before the event's transaction, if any. */
   private prevOfChange(c: Change): KeyValue | null {
-    const p = c.r.ki.prevOf(c.r, c.kv);
-    return p === undefined ? null : this.src.kvOf(p);
+    const ki = c.ki;
+    const p = ki.prevIndex(ki.indexOf(c.main, c.sub));
+    return p < 0 ? null : this.src.kvAt(ki, p);
   }
 
   private collect(w: Watcher, c: Change, i: number, rev: number, touched: Watcher[]): void {
@@ -340,29 +345,30 @@ export class WatchHub {
       let revs = 0;
       let lastRev = 0;
       let next = cur + 1;
-      const take = (r: StoredRev): boolean => {
-        if (r.main !== lastRev) {
+      const take = (ki: KeyIndex, i: number): boolean => {
+        const main = ki.mainAt(i);
+        if (main !== lastRev) {
           if (revs === WATCH_BATCH_REVS_MAX) {
-            next = r.main;
+            next = main;
             return false;
           }
           revs++;
-          lastRev = r.main;
+          lastRev = main;
         }
-        if (isTombstone(r) ? w.noDelete : w.noPut) return true;
-        events.push(eventOf(src, r, w.prevKv));
+        if (ki.isTombstoneAt(i) ? w.noDelete : w.noPut) return true;
+        events.push(eventOf(src, ki, i, w.prevKv));
         return true;
       };
       if (w.end === undefined) {
         const ki = src.keyIndex(w.keyStr);
         if (ki !== undefined) {
-          for (let i = ki.indexAt(w.minRev - 1) + 1; i < ki.revs.length; i++) if (!take(ki.revs[i]!)) break;
+          for (let i = ki.indexAt(w.minRev - 1) + 1; i < ki.length; i++) if (!take(ki, i)) break;
         }
       } else {
         for (let i = src.logIndexFrom(w.minRev); ; i++) {
-          const r = src.logAt(i);
-          if (r === undefined) break;
-          if (w.covers(r.ki.keyStr) && !take(r)) break;
+          const ki = src.logKeyAt(i);
+          if (ki === undefined) break;
+          if (w.covers(ki.keyStr) && !take(ki, src.logIndexInKey(i))) break;
         }
       }
       w.minRev = next;
