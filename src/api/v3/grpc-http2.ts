@@ -218,6 +218,16 @@ export class GrpcCall extends EventEmitter {
     return this.stream.write(this.sent(frame));
   }
 
+  /** Sends one response message encoded behind MESSAGE_PREFIX_BYTES of room, which this fills
+   *  with the gRPC message prefix (uncompressed, length). */
+  writeFrame(frame: Buffer): boolean {
+    if (this.ended || this.gone) return true;
+    frame[0] = 0;
+    frame.writeUInt32BE(frame.length - MESSAGE_PREFIX_BYTES, 1);
+    this.sendHeaders();
+    return this.stream.write(this.sent(frame));
+  }
+
   /** Ends the call with OK, after the messages written. */
   end(): void {
     this.finish(OK_TRAILERS);

@@ -38,7 +38,7 @@ function spec(requestStream: boolean, responseStream: boolean, reqT: PbType, res
     responseStream,
     decode: (b) => reqT.decode(b) as unknown as Wire,
     encode: (v) => {
-      // Already encoded (the watch stream's shared-event fast path).
+      // Already encoded.
       if (Buffer.isBuffer(v)) return grpcFrame(v);
       // Encoded behind room for the frame prefix, which is filled in after: no second copy.
       const w = protobuf.Writer.create().uint32(0).fixed32(0);
@@ -149,11 +149,12 @@ function watchImpl(b: V3Backend, opts: V3ApiOptions): (call: GrpcCall) => void {
           call.write(res);
           return call.writableLength < WATCH_STREAM_HIGH_WATER_BYTES;
         },
-        writeEncoded: (bytes) => {
+        writeEncoded: (frame) => {
           if (ended) return true;
-          call.write(bytes);
+          call.writeFrame(frame);
           return call.writableLength < WATCH_STREAM_HIGH_WATER_BYTES;
         },
+        encodedRoom: MESSAGE_PREFIX_BYTES,
         fail: (err) => end(err),
       }, opts.maxRequestBytes);
       for (const r of queued.splice(0)) session.handle(r);

@@ -41,15 +41,17 @@ function putVarint(b: Buffer, off: number, n: number): number {
   return off;
 }
 
-/** WatchResponse{header, watch_id, events} in protobuf form, as protobufjs would encode it. */
-export function encodedEventsResponse(h: V3Header, r: WatchHubResponse): Buffer {
+/** WatchResponse{header, watch_id, events} in protobuf form, as protobufjs would encode it,
+ *  behind `room` bytes left for the transport's frame header (so the message is not copied
+ *  again to be framed: it goes to every watcher of the event). */
+export function encodedEventsResponse(h: V3Header, r: WatchHubResponse, room = 0): Buffer {
   if (lastHeader === undefined || lastHeader.revision !== r.revision || lastHeader.h.raftTerm !== h.raftTerm ||
       lastHeader.h.clusterId !== h.clusterId || lastHeader.h.memberId !== h.memberId) {
     lastHeader = { h, revision: r.revision, bytes: HeaderT.encode(headerWire(h, r.revision)).finish() };
   }
   const header = lastHeader.bytes;
   const events: Uint8Array[] = new Array(r.events.length);
-  let bytes = 1 + varintBytes(header.length) + header.length + (r.watchId !== 0 ? 1 + varintBytes(r.watchId) : 0);
+  let bytes = room + 1 + varintBytes(header.length) + header.length + (r.watchId !== 0 ? 1 + varintBytes(r.watchId) : 0);
   for (let i = 0; i < r.events.length; i++) {
     const e = r.events[i]!;
     let eb = eventBytes.get(e);
@@ -61,8 +63,8 @@ export function encodedEventsResponse(h: V3Header, r: WatchHubResponse): Buffer 
     bytes += 1 + varintBytes(eb.length) + eb.length;
   }
   const out = Buffer.allocUnsafe(bytes);
-  out[0] = TAG_HEADER;
-  let off = putVarint(out, 1, header.length);
+  out[room] = TAG_HEADER;
+  let off = putVarint(out, room + 1, header.length);
   out.set(header, off);
   off += header.length;
   if (r.watchId !== 0) {
@@ -84,8 +86,10 @@ const RESPONSE_OVERHEAD_BYTES = 64;
 export interface WatchOutput {
   /** Returns false when the transport's buffer is above its high-water mark. */
   write(res: Wire): boolean;
-  /** A WatchResponse already in protobuf form (gRPC only; the gateway has no such path). */
+  /** A WatchResponse already in protobuf form, behind encodedRoom bytes for the transport to
+   *  fill (gRPC only; the gateway has no such path). */
   writeEncoded?(bytes: Buffer): boolean;
+  readonly encodedRoom?: number;
   /** Ends the stream with an error (e.g. too many pending creates). */
   fail(err: Error): void;
 }
@@ -150,7 +154,7 @@ export class WatchSession {
     if (r.canceled) this.fragmentIds.delete(r.watchId);
     if (this.out.writeEncoded !== undefined && r.events.length > 0 && !r.created && !r.canceled && !r.compactRevision && !r.cancelReason &&
         r.watchId >= 0 && !(r.events.length > 1 && this.fragmentIds.has(r.watchId))) {
-      return this.out.writeEncoded(encodedEventsResponse(this.backend.header(), r));
+      return this.out.writeEncoded(encodedEventsResponse(this.backend.header(), r, this.out.encodedRoom));
     }
     const header = headerWire(this.backend.header(), r.revision);
     const base: Wire = {
