@@ -105,6 +105,24 @@ describe('watch', () => {
       assert.deepEqual(events(noDel), ['PUT a@5']);
     }));
 
+  test('prev_kv when one txn writes a key several times (the store allows it; the API refuses it)', () =>
+    withStore((m) => {
+      m.put({ key: b('k'), value: b('v0') }); // 2
+      m.put({ key: b('k'), value: b('v1') }); // 3
+      const { stream, events } = recorder(m);
+      const live = stream.watch({ key: b('k'), prevKv: true });
+      // Revision 4: delete, then put twice. Both puts have create revision 4, so etcd's
+      // IsCreateEvent makes both creates, which never carry a prev_kv; the delete's is v1@3.
+      m.txn({ success: [{ requestDeleteRange: { key: b('k') } }, { requestPut: { key: b('k'), value: b('a') } }, { requestPut: { key: b('k'), value: b('b') } }] });
+      // Revision 5: put twice. The second put is no create: its prev_kv is the value before the
+      // txn (b@4), not the first put of the same txn.
+      m.txn({ success: [{ requestPut: { key: b('k'), value: b('c') } }, { requestPut: { key: b('k'), value: b('d') } }] });
+      const want = ['DELETE k@4 prev@3', 'PUT k@4', 'PUT k@4', 'PUT k@5 prev@4', 'PUT k@5 prev@4'];
+      assert.deepEqual(events(live), want);
+      const replay = stream.watch({ key: b('k'), startRevision: 4, prevKv: true });
+      assert.deepEqual(events(replay), want);
+    }));
+
   test('cancel: a canceled response, nothing afterwards; unknown id -> false; close is silent', () =>
     withStore((m) => {
       const { got, stream, events } = recorder(m);

@@ -7,7 +7,7 @@
 // no object per revision. KeyValues in memory are the newest live one (head) and superseded live
 // ones whose backend batch may not be written yet (held, until Mvcc evicts them); a tombstone's is
 // rebuilt from its place. Every other revision's value is read back from the backend by whoever
-// needs it (Mvcc.kvOf): etcd's keyIndex, likewise, holds revisions and leaves values to bbolt.
+// needs it (Mvcc.kvAt): etcd's keyIndex, likewise, holds revisions and leaves values to bbolt.
 // A store holds hundreds of thousands of revisions, so the 16 bytes each costs here (against an
 // object's 56 plus references) is most of the member's heap and of the garbage collector's work.
 import type { KeyValue } from './types.js';
@@ -84,11 +84,13 @@ export class KeyIndex {
   }
 
   /** The index of the live revision at mainAt(i) - 1: what the key held before revision i's whole
-   *  write transaction (etcd reads a watch event's prev_kv at mod_revision - 1), or -1. */
-  prevIndex(i: number): number {
+   *  write transaction (etcd reads a watch event's prev_kv at mod_revision - 1), or -1. kv is
+   *  revision i's KeyValue. */
+  prevIndex(i: number, kv: KeyValue): number {
     const main = this.mains[i]!;
-    // A create (the first revision of a generation) never carries a prev_kv in etcd.
-    if (this.subs[i]! >= 0 && (i === 0 || this.subs[i - 1]! < 0)) return -1;
+    // A create event (a PUT with create == mod revision) never carries a prev_kv in etcd, even
+    // when the key existed before the txn that deleted and re-created it (and put it again).
+    if (kv.version !== 0 && kv.createRevision === kv.modRevision) return -1;
     let j = i - 1;
     while (j >= 0 && this.mains[j] === main) j--;
     return j < 0 || this.subs[j]! < 0 ? -1 : j;

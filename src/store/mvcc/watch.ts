@@ -119,7 +119,7 @@ function eventOf(src: WatchSource, ki: KeyIndex, i: number, prevKv: boolean): Mv
   const kv = src.kvAt(ki, i);
   const type = kv.version === 0 ? 'DELETE' : 'PUT';
   if (!prevKv) return { type, kv };
-  const p = ki.prevIndex(i);
+  const p = ki.prevIndex(i, kv);
   return p < 0 ? { type, kv } : { type, kv, prevKv: src.kvAt(ki, p) };
 }
 
@@ -190,7 +190,7 @@ export class WatchHub {
   /** The prev_kv of a live event: the key's value before the event's transaction, if any. */
   private prevOfChange(c: Change): KeyValue | null {
     const ki = c.ki;
-    const p = ki.prevIndex(ki.indexOf(c.main, c.sub));
+    const p = ki.prevIndex(ki.indexOf(c.main, c.sub), c.kv);
     return p < 0 ? null : this.src.kvAt(ki, p);
   }
 
