@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Entry, HardState } from '../../src/raft/types.js';
 import { Wal, WalClosedError, WalCorruptError, WalExistsError, WalFailedError, crc32c } from '../../src/store/wal/index.js';
-import { WAL_PREALLOCATE_BYTES } from '../../src/store/wal/wal.js';
 
 const META = new TextEncoder().encode('cluster=abc member=123');
 
@@ -228,44 +227,18 @@ test('torn tail at every byte of the last record: prefix recovered, file truncat
   });
 });
 
-test('zeros after the last record are room for appends, not damage: nothing lost, nothing logged', async () => {
-  await withDir(async (base) => {
-    const dir = join(base, 'live');
+test('trailing zeros after the last record are truncated, nothing lost', async () => {
+  await withDir(async (dir) => {
     const wal = await Wal.create(dir, META);
-    await wal.save({ term: 1, vote: 'v', commit: 9 }, range(1, 9), true);
-    const [name] = await segmentFiles(dir);
-    // While open, the segment has room beyond its records (so an fdatasync need not commit a
-    // new size); a member killed now leaves the file like this.
-    const crashed = join(base, 'crashed');
-    await cp(dir, crashed, { recursive: true });
-    const left = await readFile(join(crashed, name!));
-    let end = 0;
-    while (end + 8 <= left.length && left.readUInt32LE(end) > 0) end += 8 + left.readUInt32LE(end);
-    assert.ok(left.length - end >= WAL_PREALLOCATE_BYTES / 2, `room after the records (${left.length - end} bytes)`);
-    assert.ok(left.subarray(end).every((b) => b === 0), 'the room is zeros');
+    await wal.save(undefined, range(1, 9), true);
     await wal.close();
-    assert.equal((await stat(join(dir, name!))).size, end, 'close cuts the segment back to its records');
-
-    const warnings: object[] = [];
-    const logger = { info() {}, warn: (o: object) => { warnings.push(o); }, error() {} };
-    const r = await Wal.open(crashed, { logger });
-    assertEntries(r.entries, range(1, 9));
-    assert.equal(r.hardState.commit, 9);
-    assert.deepEqual(warnings, [], 'zeros are not a torn tail');
-    await r.wal.save(undefined, [entry(10, 1, 33, 'after')], true);
-    await r.wal.close();
-    const r2 = await Wal.open(crashed);
-    assertEntries(r2.entries, [...range(1, 9), entry(10, 1, 33, 'after')]);
-    await r2.wal.close();
-    recordOffsets(await readFile(join(crashed, name!)));
-
-    // Zeros the kernel left after a closed segment read the same way.
+    const [name] = await segmentFiles(dir);
+    const size = (await stat(join(dir, name!))).size;
     await appendFile(join(dir, name!), Buffer.alloc(8192));
-    const r3 = await Wal.open(dir, { logger });
-    assertEntries(r3.entries, range(1, 9));
-    assert.deepEqual(warnings, []);
-    await r3.wal.close();
-    assert.equal((await stat(join(dir, name!))).size, end);
+    const r = await Wal.open(dir);
+    assertEntries(r.entries, range(1, 9));
+    assert.equal((await stat(join(dir, name!))).size, size);
+    await r.wal.close();
   });
 });
 

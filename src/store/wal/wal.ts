@@ -6,10 +6,8 @@
 // that covers its records; records reach the file in call order; a record is never
 // acknowledged after a failed write or fdatasync (the Wal turns failed and refuses everything).
 //
-// Segment files are extended ahead of the writes (WAL_PREALLOCATE_BYTES at a time), so that an
-// fdatasync need not also commit a new file size; zeros after the last record are that room, not
-// damage. A segment is cut back to its records before the next one starts.
-import { ftruncateSync } from 'node:fs';
+// Segment files are not preallocated (Node has no fallocate): appends grow the file, so each
+// fdatasync also commits the new size. Replay still treats trailing zeros as a torn tail.
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -56,13 +54,6 @@ export const walWriteBuffersPerGroupMax = 1024;
  *  microseconds) instead of through the thread pool; larger ones (catch-up bursts) go async so
  *  a big write never stalls the loop. The fdatasync is always asynchronous. */
 export const walSyncWriteBytesMax = 256 * 1024;
-/** A segment file is extended (sparse, with ftruncate: node has no fallocate) this far beyond the
- *  records whenever a write would reach past its end. An fdatasync after a write that grew the
- *  file must also commit the inode's new size; here it need not, except once per step. Measured
- *  on ext4 (400-byte write + fdatasync, 3,000 of them): 0.15 ms per sync appending, 0.11 ms into
- *  room made this way, the same as into fallocate'd space (etcd preallocates its 64 MB segments
- *  with fallocate for this reason). Wal.open reads whole segments, so the step stays small. */
-export const WAL_PREALLOCATE_BYTES = 4 * 1024 * 1024;
 /** etcd's --max-wals default: segment files kept by releaseTo (0 = keep all). */
 export const walMaxWalsDefault = 5;
 
@@ -158,12 +149,9 @@ export class Wal {
     private fh: FileHandle,
     /** Oldest first; the last one is the one being appended to. */
     private readonly segments: SegmentState[],
-    /** Append position (the end of the records) of the current segment, and the size of its
-     *  preamble. */
+    /** Append position (= size) of the current segment, and the size of its preamble. */
     private segmentBytes: number,
     private segmentPreambleBytes: number,
-    /** The current segment file's size: segmentBytes plus zeroed room for appends. */
-    private fileBytes: number,
     private lastHardState: HardState | undefined,
     private lastMarker: SnapshotMarker | undefined,
     private lastEntryIndex: number,
@@ -202,14 +190,13 @@ export class Wal {
     const fh = await createSegmentFile(dir, name, preamble);
     const meta = new Uint8Array(metadata);
     return new Wal(dir, meta, fh, [{ name, seq: 0, firstIndex: 0, maxEntryIndex: -1 }], preamble.length,
-      preamble.length, preamble.length + WAL_PREALLOCATE_BYTES, undefined, undefined, 0, opts);
+      preamble.length, undefined, undefined, 0, opts);
   }
 
   /**
    * Replays every segment, verifying every record, and opens the last segment for appending.
    * A damaged tail of the last segment (nothing valid after the damage) is truncated away and
-   * logged; zeros after its last record are room for appends (WAL_PREALLOCATE_BYTES); any other
-   * damage throws WalCorruptError.
+   * logged; any other damage throws WalCorruptError.
    */
   static async open(dir: string, opts: WalOpenOptions = {}): Promise<WalReplay> {
     const logger = opts.logger ?? NOOP_LOGGER;
@@ -223,7 +210,6 @@ export class Wal {
     const segments: SegmentState[] = [];
     let appendAt = 0;
     let preambleBytes = 0;
-    let fileBytes = 0;
     for (let i = 0; i < names.length; i++) {
       const seg = names[i]!;
       const isLast = i === names.length - 1;
@@ -234,9 +220,7 @@ export class Wal {
       if (isLast) {
         appendAt = res.goodEnd;
         preambleBytes = res.preambleEnd;
-        fileBytes = buf.length;
-        if (res.damage !== undefined) {
-          fileBytes = res.goodEnd;
+        if (res.goodEnd < buf.length) {
           const fh = await open(path, 'r+');
           try {
             await fh.truncate(res.goodEnd);
@@ -254,7 +238,7 @@ export class Wal {
     const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : snap.index;
     const last = names[names.length - 1]!;
     const fh = await open(join(dir, last.name), 'r+');
-    const wal = new Wal(dir, r.metadata, fh, segments, appendAt, preambleBytes, fileBytes, r.hardState, r.lastMarker,
+    const wal = new Wal(dir, r.metadata, fh, segments, appendAt, preambleBytes, r.hardState, r.lastMarker,
       Math.max(lastIndex, r.lastMarker?.index ?? 0), opts);
     logger.info({ dir, segments: segments.length, firstSegment: names[0]!.name, lastIndex, entries: entries.length,
       fromSnapshot: snap.index }, 'wal: opened');
@@ -350,8 +334,7 @@ export class Wal {
     return victims.map((v) => v.name);
   }
 
-  /** Waits for every accepted save, cuts the segment back to its records, syncs anything
-   *  unsynced, closes the file. Idempotent. */
+  /** Waits for every accepted save, syncs anything unsynced, closes the file. Idempotent. */
   close(): Promise<void> {
     this.closePromise ??= this.doClose();
     return this.closePromise;
@@ -361,11 +344,6 @@ export class Wal {
     this.closing = true;
     await this.drained();
     try {
-      if (!this.failure && this.fileBytes > this.segmentBytes) {
-        ftruncateSync(this.fh.fd, this.segmentBytes);
-        this.fileBytes = this.segmentBytes;
-        this.unsynced = true;
-      }
       if (!this.failure && this.unsynced) {
         await this.fh.datasync();
         this.stats.syncCount++;
@@ -451,13 +429,6 @@ export class Wal {
       }
       if (bufs.length > 0) {
         walWriteCheck(groupBytes);
-        if (this.segmentBytes + groupBytes > this.fileBytes) {
-          // Room for this group and the next ones (see WAL_PREALLOCATE_BYTES); the fdatasync
-          // after this write commits the new size with it.
-          const size = this.segmentBytes + groupBytes + WAL_PREALLOCATE_BYTES;
-          ftruncateSync(this.fh.fd, size);
-          this.fileBytes = size;
-        }
         this.stats.writeCount += groupBytes <= walSyncWriteBytesMax
           ? writeAllAtSync(this.fh.fd, bufs, this.segmentBytes, 'wal')
           : await writeAllAt(this.fh, bufs, this.segmentBytes, 'wal');
@@ -488,15 +459,9 @@ export class Wal {
     }
   }
 
-  /** Cuts the current segment back to its records, syncs and closes it, then starts the next one.
-   *  The old segment is synced first so that no non-last segment can ever have a torn tail (or
-   *  a zeroed one). */
+  /** Syncs and closes the current segment, then starts the next one. The old segment is synced
+   *  first so that no non-last segment can ever have a torn tail. */
   private async roll(): Promise<void> {
-    if (this.fileBytes > this.segmentBytes) {
-      ftruncateSync(this.fh.fd, this.segmentBytes);
-      this.fileBytes = this.segmentBytes;
-      this.unsynced = true;
-    }
     if (this.unsynced) {
       await walDatasync(this.fh);
       this.stats.syncCount++;
@@ -512,7 +477,6 @@ export class Wal {
     this.segments.push({ name, seq, firstIndex, maxEntryIndex: -1 });
     this.segmentBytes = preamble.length;
     this.segmentPreambleBytes = preamble.length;
-    this.fileBytes = preamble.length + WAL_PREALLOCATE_BYTES;
     this.stats.segmentRolls++;
     this.logger.info({ file: name, previous: prev.name }, 'wal: started segment');
   }
@@ -552,9 +516,6 @@ class Replayer {
     while (off < buf.length) {
       const r = checkFrame(buf, off, buf.length);
       if (typeof r !== 'number') {
-        // Room made for appends (WAL_PREALLOCATE_BYTES), or a tail the kernel extended with
-        // zeros and never wrote: either way nothing was recorded there.
-        if (isLast && sawHeader && allZero(buf, off)) return { goodEnd: off, preambleEnd, maxEntryIndex };
         if (!isLast) throw new WalCorruptError(seg.name, off, `${r} (in a segment that is not the last)`);
         const next = findValidFrameAfter(buf, off, buf.length);
         if (next >= 0) throw new WalCorruptError(seg.name, off, `${r}, followed by a valid record at offset ${next}`);
@@ -643,26 +604,13 @@ function checkSequence(names: readonly SegmentName[]): void {
 }
 
 
-const ZEROS = Buffer.alloc(64 * 1024);
-
-/** Every byte of buf from `from` on is zero. */
-function allZero(buf: Buffer, from: number): boolean {
-  for (let off = from; off < buf.length; off += ZEROS.length) {
-    const end = Math.min(buf.length, off + ZEROS.length);
-    if (buf.compare(ZEROS, 0, end - off, off, end) !== 0) return false;
-  }
-  return true;
-}
-
-/** Writes a segment's preamble under a temporary name, with WAL_PREALLOCATE_BYTES of room after
- *  it, syncs it, renames it into place and syncs the directory: a segment file that has its
- *  name always has a whole header. */
+/** Writes a segment's preamble under a temporary name, syncs it, renames it into place and
+ *  syncs the directory: a segment file that has its name always has a whole header. */
 async function createSegmentFile(dir: string, name: string, preamble: Buffer): Promise<FileHandle> {
   const tmp = join(dir, name + SEGMENT_TMP_SUFFIX);
   const fh = await open(tmp, 'w');
   try {
     await writeAllAt(fh, [preamble], 0, 'wal');
-    await fh.truncate(preamble.length + WAL_PREALLOCATE_BYTES);
     await fh.datasync();
     await rename(tmp, join(dir, name));
     await fsyncDir(dir);
