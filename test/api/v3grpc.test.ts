@@ -130,7 +130,11 @@ test('learner serves Status and serializable Range only', async () => {
   }
 });
 
-test('etcd3 watcher receives put and delete events', async () => {
+/** A watch response the client cannot frame leaves it waiting for bytes that never come: fail
+ *  rather than hang the suite. */
+const WATCH_TEST_TIMEOUT_MS = 15_000;
+
+test('etcd3 watcher receives put and delete events', { timeout: WATCH_TEST_TIMEOUT_MS }, async () => {
   const w = await etcd.watch().key('wkey').create();
   const seen: string[] = [];
   const done = new Promise<void>((resolve) => {
@@ -157,33 +161,38 @@ function watchStream(md = new grpc.Metadata()): { call: grpc.ClientDuplexStream<
   return { call, next };
 }
 
-test('raw watch stream: create with history and prev_kv, progress request, cancel', async () => {
+test('raw watch stream: create with history and prev_kv, progress request, cancel', { timeout: WATCH_TEST_TIMEOUT_MS }, async () => {
   await etcd.put('h').value('1');
   const startRev = backend.rev;
   await etcd.put('h').value('2');
   const { call, next } = watchStream();
-  call.write({ create_request: { key: Buffer.from('h'), start_revision: startRev, prev_kv: true, watch_id: 7 } });
-  const created = await next();
-  assert.equal(created.created, true);
-  assert.equal(created.watch_id, '7');
-  assert.equal(created.header.cluster_id, '13293900831049582161');
-  const evs = await next();
-  assert.equal(evs.events.length, 2);
-  assert.equal(evs.events[1].kv.value, b64('2'));
-  assert.equal(evs.events[1].prev_kv.value, b64('1'));
-  assert.equal(evs.header.revision, String(backend.rev));
-  call.write({ progress_request: {} });
-  const prog = await next();
-  assert.equal(prog.watch_id, '-1');
-  assert.equal(prog.events, undefined);
-  call.write({ cancel_request: { watch_id: 7 } });
-  const canceled = await next();
-  assert.equal(canceled.canceled, true);
-  assert.equal(canceled.watch_id, '7');
-  call.end();
+  try {
+    call.write({ create_request: { key: Buffer.from('h'), start_revision: startRev, prev_kv: true, watch_id: 7 } });
+    const created = await next();
+    assert.equal(created.created, true);
+    assert.equal(created.watch_id, '7');
+    assert.equal(created.header.cluster_id, '13293900831049582161');
+    const evs = await next();
+    assert.equal(evs.events.length, 2);
+    assert.equal(evs.events[1].kv.value, b64('2'));
+    assert.equal(evs.events[1].prev_kv.value, b64('1'));
+    assert.equal(evs.header.revision, String(backend.rev));
+    call.write({ progress_request: {} });
+    const prog = await next();
+    assert.equal(prog.watch_id, '-1');
+    assert.equal(prog.events, undefined);
+    call.write({ cancel_request: { watch_id: 7 } });
+    const canceled = await next();
+    assert.equal(canceled.canceled, true);
+    assert.equal(canceled.watch_id, '7');
+    call.end();
+  } finally {
+    // A failed step leaves the stream open, and the server's close() would wait for it.
+    call.cancel();
+  }
 });
 
-test('watch from a compacted revision is canceled with compact_revision', async () => {
+test('watch from a compacted revision is canceled with compact_revision', { timeout: WATCH_TEST_TIMEOUT_MS }, async () => {
   await etcd.put('c').value('1');
   await etcd.put('c').value('2');
   await unary('/etcdserverpb.KV/Compact', 'etcdserverpb.CompactionRequest', 'etcdserverpb.CompactionResponse', { revision: backend.rev - 1 });
@@ -196,7 +205,7 @@ test('watch from a compacted revision is canceled with compact_revision', async 
   call.end();
 });
 
-test('watch with fragment splits a response larger than --max-request-bytes', async () => {
+test('watch with fragment splits a response larger than --max-request-bytes', { timeout: WATCH_TEST_TIMEOUT_MS }, async () => {
   const { call, next } = watchStream();
   const big = Buffer.alloc(20 * 1024, 1);
   const ops = [0, 1, 2].map((i) => ({ request_put: { key: Buffer.from(`f${i}`), value: big } }));
