@@ -116,7 +116,7 @@ export class Mvcc implements WatchSource {
   private index = new Map<string, KeyIndex>();
   private tree = new SortedKeys<KeyIndex>();
   /** Every stored revision in (main, sub) order, since the last compaction (plus the kept ones):
-   *  its key, main and sub (a tombstone's as ~sub), in three parallel arrays. */
+   *  its key, main and sub, in three parallel arrays (whether it is a tombstone, its key knows). */
   private logKi: KeyIndex[] = [];
   private logMain: number[] = [];
   private logSub: number[] = [];
@@ -431,15 +431,15 @@ export class Mvcc implements WatchSource {
     const main = kv.modRevision;
     const sub = this.sub++;
     const prevHeld = ki.push(main, sub, kv);
-    this.logPush(ki, main, sub, kv.version === 0);
+    this.logPush(ki, main, sub);
     this.bytes += ki.key.length + kv.value.length;
     this.changes.push({ ki, main, sub, kv, prev, prevHeld, created });
   }
 
-  private logPush(ki: KeyIndex, main: number, sub: number, tombstone: boolean): void {
+  private logPush(ki: KeyIndex, main: number, sub: number): void {
     this.logKi.push(ki);
     this.logMain.push(main);
-    this.logSub.push(tombstone ? ~sub : sub);
+    this.logSub.push(sub);
   }
 
   /** Reverts the changes of the write transaction in progress, newest first. */
@@ -603,7 +603,7 @@ export class Mvcc implements WatchSource {
     for (let i = 0; i < logKi.length; i++) {
       const ki = logKi[i]!;
       const main = logMain[i]!;
-      if (main <= rev && !(ki.length > 0 && ki.mainAt(0) === main && ki.subAt(0) === unsigned(logSub[i]!))) continue;
+      if (main <= rev && !(ki.length > 0 && ki.mainAt(0) === main && ki.subAt(0) === logSub[i])) continue;
       logKi[n] = ki;
       logMain[n] = main;
       logSub[n] = logSub[i]!;
@@ -644,7 +644,7 @@ export class Mvcc implements WatchSource {
       const rec = encodeKv(this.kvAt(this.logKi[i]!, this.logIndexInKey(i)));
       const len = Buffer.allocUnsafe(4);
       len.writeUInt32BE(rec.length);
-      parts.push(encodeRevKey(this.logMain[i]!, unsigned(this.logSub[i]!)), len, rec);
+      parts.push(encodeRevKey(this.logMain[i]!, this.logSub[i]!), len, rec);
     }
     const body = Buffer.concat(parts);
     const out = Buffer.allocUnsafe(body.length + 4);
@@ -734,7 +734,7 @@ export class Mvcc implements WatchSource {
       }
       const shared: KeyValue = kv.key === ki.key ? kv : { ...kv, key: ki.key };
       const superseded = ki.push(main, sub, shared);
-      this.logPush(ki, main, sub, kv.version === 0);
+      this.logPush(ki, main, sub);
       this.bytes += ki.key.length + kv.value.length;
       if (inBackend && superseded !== undefined) this.bytes -= ki.evict(superseded);
     };
@@ -778,18 +778,13 @@ export class Mvcc implements WatchSource {
   }
   /** Where the log's i-th stored revision is in its key's history. */
   logIndexInKey(i: number): number {
-    const j = this.logKi[i]!.indexOf(this.logMain[i]!, unsigned(this.logSub[i]!));
+    const j = this.logKi[i]!.indexOf(this.logMain[i]!, this.logSub[i]!);
     if (j < 0) throw new Error('mvcc: a logged revision is missing from its key (invariant)');
     return j;
   }
   keyIndex(keyStr: string): KeyIndex | undefined {
     return this.index.get(keyStr);
   }
-}
-
-/** A sub revision as logged (a tombstone's is ~sub). */
-function unsigned(sub: number): number {
-  return sub < 0 ? ~sub : sub;
 }
 
 interface StoredRevData {
