@@ -24,6 +24,9 @@ export function requestTimeoutMs(electionTimeoutMs: number): number {
   return 5000 + 2 * electionTimeoutMs;
 }
 
+/** A ReadIndex request with no answer after this long is sent again (etcd's readIndexRetryTime). */
+export const READ_INDEX_RETRY_MS = 500;
+
 /** Entries kept in the log behind a snapshot so that a slow follower can catch up by log
  *  rather than by snapshot (etcd: 5000). TSETCD_SNAPSHOT_CATCHUP_ENTRIES lowers it for tests
  *  that must see a snapshot sent to a follower without writing thousands of keys. */
@@ -327,31 +330,41 @@ export class RaftMember {
     });
   }
 
+  /**
+   * One ReadIndex round for every read waiting. Like etcd, the request is sent again while no
+   * answer comes: every heartbeat until a leader is known, then every READ_INDEX_RETRY_MS (the
+   * leader it went to may have stepped down or restarted, and dropped it), until the request
+   * timeout. One timer per round, re-armed only while the round is slow.
+   */
   private startReadRound(): void {
     if (this.readInFlight !== undefined || this.readWaiters.length === 0) return;
     const batch = this.readWaiters.splice(0, this.readWaiters.length);
     const ctx = this.nextId();
-    const timer = setTimeout(() => {
-      if (this.readInFlight?.ctx !== ctx) return;
-      this.readInFlight = undefined;
-      for (const w of batch) w.reject(new ServerError(this.lead === '' ? 'leaderLost' : 'timeout'));
-      this.startReadRound();
-    }, requestTimeoutMs(this.opts.electionMs));
-    this.readInFlight = { ctx, batch, timer };
-    if (this.lead === '') {
-      // etcd retries the read index until a leader appears; the timeout above bounds it.
-      const retry = setInterval(() => {
-        if (this.readInFlight?.ctx !== ctx) return clearInterval(retry);
-        if (this.lead !== '') {
-          clearInterval(retry);
-          this.node.readIndex(Buffer.from(ctx));
-          this.schedule();
-        }
-      }, this.opts.heartbeatMs);
-      return;
-    }
-    this.node.readIndex(Buffer.from(ctx));
-    this.schedule();
+    const deadline = performance.now() + requestTimeoutMs(this.opts.electionMs);
+    let askedAt = -Infinity;
+    const ask = (now: number): void => {
+      askedAt = now;
+      this.node.readIndex(Buffer.from(ctx));
+      this.schedule();
+    };
+    const nextTick = (now: number): number => Math.max(1, Math.min(this.lead === '' ? this.opts.heartbeatMs : READ_INDEX_RETRY_MS, deadline - now));
+    const tick = (): void => {
+      const r = this.readInFlight;
+      if (r?.ctx !== ctx) return;
+      const now = performance.now();
+      if (this.stopped || now >= deadline) {
+        this.readInFlight = undefined;
+        const err = this.stopped ? (this.fatal ?? new ServerError('stopped')) : new ServerError(this.lead === '' ? 'leaderLost' : 'timeout');
+        for (const w of batch) w.reject(err);
+        if (!this.stopped) this.startReadRound();
+        return;
+      }
+      if (this.lead !== '' && now - askedAt >= READ_INDEX_RETRY_MS) ask(now);
+      r.timer = setTimeout(tick, nextTick(now));
+    };
+    const now = performance.now();
+    this.readInFlight = { ctx, batch, timer: setTimeout(tick, nextTick(now)) };
+    if (this.lead !== '') ask(now);
   }
 
   private readDone(ctx: string, index: number): void {
