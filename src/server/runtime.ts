@@ -12,8 +12,17 @@ import { setFlagsFromString } from 'node:v8';
  *  Measured on 3 members: put@64, 20 s, against 16 MiB: the same member CPU per put and 25 MiB
  *  less RSS per member; 2 MiB cost about 12% more CPU. put@256 then put@64 (25 s + 10 s,
  *  alternating runs) against 8 MiB: about 10 MiB less RSS, but at 256 clients 124 against
- *  112-117 us of CPU per put. A trade of throughput at the highest load for memory. */
-export const MEMBER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+ *  112-117 us of CPU per put. A trade of throughput at the highest load for memory.
+ *
+ *  --single-threaded-gc: V8 does its GC work on the main thread only (no parallel scavenge,
+ *  no concurrent marking or sweeping threads). A member is sized for about one CPU (the
+ *  framework's default pod has cpus 1.0) and shares it with libuv's pool and LevelDB's
+ *  threads; a parallel scavenge's pause lasts until its slowest helper thread is done, and a
+ *  helper that the kernel has not scheduled holds the main thread up. Measured on 3 members on
+ *  2 cores (put@64 10-15 s, then put@256 or put@1, alternating runs): put@64 p99 lower in 7 of
+ *  7 pairs (by 4-14 ms, about 10%), the same throughput and member CPU per put at 64 and 256
+ *  clients, no change in RSS; at 1 client, no difference beyond the noise. */
+export const MEMBER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--single-threaded-gc'];
 
 /** Environment of a member process.
  *
