@@ -57,6 +57,13 @@ export class KeyIndex {
     return this.head;
   }
 
+  /** The head's value moved to `value` (the same bytes, elsewhere in memory: ValueArena). */
+  moveHeadValue(value: Buffer): void {
+    const h = this.head;
+    if (h === undefined || !value.equals(h.value)) throw new Error('mvcc: moving a value that is not the head\'s (invariant)');
+    this.head = { key: h.key, createRevision: h.createRevision, modRevision: h.modRevision, version: h.version, value, lease: h.lease };
+  }
+
   /** Index of the last revision with main <= rev, or -1. */
   indexAt(rev: number): number {
     const mains = this.mains;

@@ -16,6 +16,7 @@ import { etcdHashKV } from './etcd-hash.js';
 import { crc32c, decodeKv, decodeRevKey, encodeKv, encodeRevKey, REV_KEY_BYTES } from './codec.js';
 import { heldKey, type HeldKey, KeyIndex } from './keyindex.js';
 import { SortedKeys } from './keytree.js';
+import { ValueArena } from './value-arena.js';
 import type {
   Compare,
   DeleteRangeRequest,
@@ -99,9 +100,10 @@ export function rangeEndString(rangeEnd: Uint8Array | undefined): string | null 
   return keyString(rangeEnd);
 }
 
-/** A private copy of request bytes. Request bytes may be views of a larger decode buffer, and
- *  Buffer.from would put small copies in node's shared 8 KiB pool slabs, where one long-lived
- *  value keeps a whole slab alive after compaction dropped its neighbours: so unpooled. */
+/** A private copy of request bytes (a new key's). Request bytes may be views of a larger decode
+ *  buffer, and Buffer.from would put small copies in node's shared 8 KiB pool slabs, where one
+ *  long-lived key keeps a whole slab alive: so unpooled. Values go to a ValueArena, which
+ *  bounds what dead values pin. */
 function ownCopy(src: Uint8Array): Buffer {
   const b = Buffer.allocUnsafeSlow(src.length);
   b.set(src);
@@ -114,6 +116,8 @@ function cmpNum(a: number, b: number): number {
 
 export class Mvcc implements WatchSource {
   private index = new Map<string, KeyIndex>();
+  /** Memory for the values of puts (see value-arena.ts). */
+  private readonly values = new ValueArena();
   private tree = new SortedKeys<KeyIndex>();
   /** Every stored revision in (main, sub) order, since the last compaction (plus the kept ones):
    *  its key, main and sub, in three parallel arrays (whether it is a tombstone, its key knows). */
@@ -370,7 +374,6 @@ export class Mvcc implements WatchSource {
     if (req.ignoreLease !== true && lease !== 0n && (this.hooks === undefined || !this.hooks.exists(lease))) {
       throw new V3Error('leaseNotFound');
     }
-    const value = req.ignoreValue === true ? prev!.value : req.value === undefined || req.value.length === 0 ? EMPTY : ownCopy(req.value);
     const main = this.rev + 1;
     let created = false;
     if (ki === undefined) {
@@ -379,6 +382,7 @@ export class Mvcc implements WatchSource {
       this.tree.insert(ki);
       created = true;
     }
+    const value = req.ignoreValue === true ? prev!.value : req.value === undefined || req.value.length === 0 ? EMPTY : this.values.copy(req.value, ki);
     const kv: KeyValue = {
       key: ki.key,
       createRevision: prev === undefined ? main : prev.createRevision,
