@@ -119,3 +119,16 @@ test('large values get memory of their own, outside the slabs', () => {
   k.check();
   assert.equal(k.arena.stats().slabs, 0);
 });
+
+test('values up to the slab limit, written while reviews copy values on, always fit', () => {
+  const k = new Keys();
+  let seed = 0;
+  for (let i = 0; i < 20_000; i++) {
+    if (i % 7 === 0) k.put(`cold/${i}`, valueOf(++seed, 1 + (seed * 13) % VALUE_SLAB_VALUE_BYTES_MAX));
+    else k.put(`hot/${i % 9}`, valueOf(++seed, VALUE_SLAB_VALUE_BYTES_MAX - (seed % 3)));
+    if (i % 5 === 0 && i % 7 !== 0 && k.expected.has(`cold/${i - 5 - ((i - 5) % 7)}`)) k.del(`cold/${i - 5 - ((i - 5) % 7)}`);
+  }
+  k.check();
+  const { slabs } = k.arena.stats();
+  assert.ok(slabs <= slabBound(k.liveSmallBytes()), `${slabs} slabs for ${k.liveSmallBytes()} live bytes`);
+});

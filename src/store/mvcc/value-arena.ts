@@ -48,7 +48,8 @@ export class ValueArena {
       return b;
     }
     let s = this.current;
-    if (s === undefined || s.used + n > VALUE_SLAB_BYTES) s = this.startSlab();
+    // A new slab's reviews copy less than half a slab into it, so it has room: the loop is a guard.
+    while (s === undefined || s.used + n > VALUE_SLAB_BYTES) s = this.startSlab();
     const out = s.buf.subarray(s.used, s.used + n);
     out.set(src);
     s.used += n;
