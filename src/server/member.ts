@@ -323,6 +323,7 @@ export class RaftMember {
    *  Reads that arrive while one round is in flight share the next round. */
   linearizableBarrier(): Promise<void> {
     if (this.fatal !== undefined) return Promise.reject(this.fatal);
+    if (this.stopped) return Promise.reject(new ServerError('stopped'));
     if (this.readWaiters.length >= PENDING_READS_MAX) return Promise.reject(new ServerError('tooManyRequests'));
     return new Promise((resolve, reject) => {
       this.readWaiters.push({ resolve, reject });
@@ -356,7 +357,9 @@ export class RaftMember {
         this.readInFlight = undefined;
         const err = this.stopped ? (this.fatal ?? new ServerError('stopped')) : new ServerError(this.lead === '' ? 'leaderLost' : 'timeout');
         for (const w of batch) w.reject(err);
-        if (!this.stopped) this.startReadRound();
+        // Stopped: the reads queued behind this round get no round of their own.
+        if (this.stopped) for (const w of this.readWaiters.splice(0)) w.reject(err);
+        else this.startReadRound();
         return;
       }
       if (this.lead !== '' && now - askedAt >= READ_INDEX_RETRY_MS) ask(now);

@@ -27,7 +27,7 @@ export const MEMBER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', 
 /** Environment of a member process.
  *
  *  MALLOC_ARENA_MAX=2: glibc gives each thread that mallocs (libuv's pool doing WAL and level
- *  work, LevelDB's compaction thread, V8's GC helpers) an arena of its own, up to 8 per core,
+ *  work, LevelDB's compaction thread) an arena of its own, up to 8 per core,
  *  each holding freed memory. Two arenas measured 7 MiB less RSS per member at the same CPU; in
  *  one run, one arena cost a third of the put throughput (the main thread and the pool contend). */
 export const MEMBER_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };

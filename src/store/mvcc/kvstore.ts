@@ -117,7 +117,7 @@ function cmpNum(a: number, b: number): number {
 export class Mvcc implements WatchSource {
   private index = new Map<string, KeyIndex>();
   /** Memory for the values of puts (see value-arena.ts). */
-  private readonly values = new ValueArena();
+  private values = new ValueArena();
   private tree = new SortedKeys<KeyIndex>();
   /** Every stored revision in (main, sub) order, since the last compaction (plus the kept ones):
    *  its key, main and sub, in three parallel arrays (whether it is a tombstone, its key knows). */
@@ -346,15 +346,23 @@ export class Mvcc implements WatchSource {
       this.undo();
       this.changes.length = 0;
       this.inWrite = false;
+      this.values.settle();
       throw e;
     }
     this.inWrite = false;
     if (this.changes.length > 0) this.commitChanges();
+    // Slab reviews move head values: between transactions, never inside one.
+    this.values.settle();
     return result;
   }
 
   put(req: PutRequest): PutResponse {
     return this.write((t) => t.put(req));
+  }
+
+  /** The value slabs' memory (ValueArena.stats). */
+  valueSlabs(): { slabs: number; bytes: number } {
+    return this.values.stats();
   }
 
   deleteRange(req: DeleteRangeRequest): DeleteRangeResponse {
@@ -375,14 +383,13 @@ export class Mvcc implements WatchSource {
       throw new V3Error('leaseNotFound');
     }
     const main = this.rev + 1;
-    let created = false;
-    if (ki === undefined) {
-      ki = new KeyIndex(ownCopy(key), ks);
+    const created = ki === undefined;
+    if (ki === undefined) ki = new KeyIndex(ownCopy(key), ks);
+    const value = req.ignoreValue === true ? prev!.value : req.value === undefined || req.value.length === 0 ? EMPTY : this.values.copy(req.value, ki);
+    if (created) {
       this.index.set(ks, ki);
       this.tree.insert(ki);
-      created = true;
     }
-    const value = req.ignoreValue === true ? prev!.value : req.value === undefined || req.value.length === 0 ? EMPTY : this.values.copy(req.value, ki);
     const kv: KeyValue = {
       key: ki.key,
       createRevision: prev === undefined ? main : prev.createRevision,
@@ -688,6 +695,7 @@ export class Mvcc implements WatchSource {
     const oldRev = this.rev;
     this.index = new Map();
     this.tree = new SortedKeys();
+    this.values = new ValueArena();
     this.logKi = [];
     this.logMain = [];
     this.logSub = [];

@@ -7,13 +7,15 @@
 // Small values are copied into shared slabs instead, each slab one allocation. A slab is never
 // written twice at the same place, so a view of it stays valid for as long as anyone holds it
 // (the garbage collector keeps the slab alive); what the arena manages is only how much memory
-// dead values pin. Each slab lists the keys given room in it. When a slab fills, the oldest
-// full slabs are reviewed: if less than VALUE_SLAB_LIVE_SHARE_MIN of it is still some key's
-// current value, those values are copied into the current slab and the arena forgets the old
-// one (it is freed once the last reader lets go); otherwise it goes to the back of the queue.
-// Two slabs are reviewed per slab filled, so the queue cycles faster than it grows: the slabs
-// hold a small multiple of the live small values, and the copying is a fraction of what is
-// written (test/store/value-arena.test.ts measures both).
+// dead values pin. Each slab lists the keys given room in it. For each slab filled, two of the
+// oldest full slabs are reviewed once the write transaction is over: if less than
+// VALUE_SLAB_LIVE_SHARE_MIN of one is still some key's current value, those values are copied
+// into the current slab and the arena forgets the old one (it is freed once the last reader
+// lets go); otherwise it goes to the back of the queue. Readers that may hold values for long
+// (a blocked watch stream's queue) take copies of their own (watch.ts, detached).
+// Reviewing two per slab filled, the queue cycles faster than it grows: the slabs hold a small
+// multiple of the live small values (test/store/value-arena.test.ts checks the bound), and the
+// copying is at most half of what is written.
 import type { KeyIndex } from './keyindex.js';
 
 /** Bytes per slab. */
@@ -37,9 +39,11 @@ export class ValueArena {
   /** Full slabs, oldest (least recently reviewed) first, from index `head`. */
   private full: Slab[] = [];
   private head = 0;
-  private reviewing = false;
+  /** Reviews owed for slabs filled since the last settle(). */
+  private reviewsDue = 0;
 
-  /** A copy of src, the current value of `owner` from now on (owner.live() holds it). */
+  /** A copy of src, the current value of `owner` from now on (owner.live() holds it). Never
+   *  moves other values: that waits for settle(). */
   copy(src: Uint8Array, owner: KeyIndex): Buffer {
     const n = src.length;
     if (n > VALUE_SLAB_VALUE_BYTES_MAX) {
@@ -48,8 +52,7 @@ export class ValueArena {
       return b;
     }
     let s = this.current;
-    // A new slab's reviews copy less than half a slab into it, so it has room: the loop is a guard.
-    while (s === undefined || s.used + n > VALUE_SLAB_BYTES) s = this.startSlab();
+    if (s === undefined || s.used + n > VALUE_SLAB_BYTES) s = this.startSlab();
     const out = s.buf.subarray(s.used, s.used + n);
     out.set(src);
     s.used += n;
@@ -57,20 +60,31 @@ export class ValueArena {
     return out;
   }
 
-  /** Slabs the arena tracks, and bytes in them (for tests and metrics). */
+  /** Runs the reviews owed, when no write transaction is in progress: a review may move a head
+   *  value (KeyIndex.moveHeadValue), and a transaction undone after that would bring back a
+   *  superseded value from a slab the arena no longer tracks. */
+  settle(): void {
+    // Never the slab filled last (the newest, and mostly live): slabs kept go behind it.
+    const n = Math.min(this.reviewsDue, this.full.length - this.head - 1);
+    this.reviewsDue = 0;
+    for (let i = 0; i < n; i++) this.reviewOldest();
+  }
+
+  /** Slabs the arena tracks, and bytes in them (for tests). */
   stats(): { slabs: number; bytes: number } {
     const slabs = this.full.length - this.head + (this.current === undefined ? 0 : 1);
     return { slabs, bytes: slabs * VALUE_SLAB_BYTES };
   }
 
   private startSlab(): Slab {
-    if (this.current !== undefined) this.full.push(this.current);
+    if (this.current !== undefined) {
+      this.full.push(this.current);
+      // Two reviews per slab filled, so the queue shrinks faster than filling slabs grow it.
+      this.reviewsDue += VALUE_SLAB_REVIEWS_PER_SLAB;
+    }
     const s: Slab = { buf: Buffer.allocUnsafeSlow(VALUE_SLAB_BYTES), used: 0, owners: [] };
     this.current = s;
-    // Two reviews per new slab, so the queue shrinks faster than filling slabs grow it; never the
-    // slab that just filled (the newest, and mostly live).
-    for (let i = 0; i < VALUE_SLAB_REVIEWS_PER_SLAB && !this.reviewing && this.full.length - this.head > 1; i++) this.reviewOldest();
-    return this.current;
+    return s;
   }
 
   private reviewOldest(): void {
@@ -95,12 +109,7 @@ export class ValueArena {
       this.full.push(s);
       return;
     }
-    // Copy the live values on; the copies may start slabs, which review nothing meanwhile.
-    this.reviewing = true;
-    try {
-      for (const ki of live) ki.moveHeadValue(this.copy(ki.live()!.value, ki));
-    } finally {
-      this.reviewing = false;
-    }
+    // Copy the live values on (slabs they fill owe reviews at the next settle()).
+    for (const ki of live) ki.moveHeadValue(this.copy(ki.live()!.value, ki));
   }
 }

@@ -18,6 +18,31 @@ import { keyString, rangeEndString } from './kvstore.js';
 import type { KeyIndex } from './keyindex.js';
 import type { Bytes, KeyValue, MvccEvent } from './types.js';
 
+/** Copies of queued events, shared by every watcher that queues the same event object. */
+const detachedEvents = new WeakMap<MvccEvent, MvccEvent>();
+
+function ownValue(kv: KeyValue): KeyValue {
+  const v = kv.value;
+  if (v.byteLength === v.buffer.byteLength) return kv;
+  const copy = Buffer.allocUnsafeSlow(v.byteLength);
+  copy.set(v);
+  return { ...kv, value: copy };
+}
+
+/** An event whose values are not views of a larger buffer. A live event's values are views of
+ *  the store's value slabs (value-arena.ts), and a blocked stream may hold its queue for long:
+ *  views would keep a 64 KiB slab alive per queued value instead of the value. */
+function detached(ev: MvccEvent): MvccEvent {
+  let d = detachedEvents.get(ev);
+  if (d === undefined) {
+    const kv = ownValue(ev.kv);
+    const prevKv = ev.prevKv === undefined ? undefined : ownValue(ev.prevKv);
+    d = kv === ev.kv && prevKv === ev.prevKv ? ev : prevKv === undefined ? { type: ev.type, kv } : { type: ev.type, kv, prevKv };
+    detachedEvents.set(ev, d);
+  }
+  return d;
+}
+
 /** Live events queued per watcher while its stream is blocked; past it the watcher goes unsynced. */
 export const WATCH_PENDING_EVENTS_MAX = 1024;
 /** Revisions per catch-up response (etcd's watchBatchMaxRevs). */
@@ -211,7 +236,8 @@ export class WatchHub {
     } else w.batch.push(ev);
   }
 
-  /** A live response: straight out, or queued behind what the blocked stream still holds. */
+  /** A live response: straight out, or queued behind what the blocked stream still holds (with
+   *  values of their own: see detached). */
   private deliver(w: Watcher, resp: WatchResponse): void {
     const s = w.stream;
     if (s.blocked || w.pending.length > 0) {
@@ -226,7 +252,7 @@ export class WatchHub {
         s.unsynced.add(w);
         return;
       }
-      w.pending.push(resp);
+      w.pending.push(resp.events.length === 0 ? resp : { ...resp, events: resp.events.map(detached) });
       w.pendingEvents += resp.events.length;
       s.pendingWatchers.add(w);
       return;
