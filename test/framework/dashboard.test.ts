@@ -211,13 +211,29 @@ test('dashboard: live cluster, deploy COMPLETE, replace through the page, unreac
     await page.evaluate('window.scrollTo(0, 0)');
     await sleep(600);
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
-    const img = decodePng(readFileSync(SCREENSHOT));
+    // The page is live (it re-renders, and message banners come and go above the plans): the
+    // boxes checked are measured just before and just after the screenshot, which is taken again
+    // until they agree.
+    type Box = { x: number; y: number; width: number; height: number };
+    const sels = ['#pod-table tbody', '#plan-deploy', 'svg[data-plot="proposals"]', 'svg[data-plot="dbsize"]', 'svg[data-plot="latency"]', 'header'];
+    const measure = async (): Promise<(Box | null)[]> => Promise.all(sels.map((sel) => page.locator(sel).first().boundingBox()));
+    let boxes: (Box | null)[] = [];
+    let shot: Image | undefined;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const before = await measure();
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+      shot = decodePng(readFileSync(SCREENSHOT));
+      boxes = await measure();
+      if (JSON.stringify(before) === JSON.stringify(boxes)) break;
+      await sleep(500);
+    }
+    if (shot === undefined) throw new Error('no screenshot');
+    const img: Image = shot;
     assert.equal(img.width, 1400);
-    const box = async (sel: string): Promise<{ x: number; y: number; width: number; height: number }> => {
-      const b = await page.locator(sel).first().boundingBox();
+    const box = async (sel: string): Promise<Box> => {
+      const b = boxes[sels.indexOf(sel)];
       // The page fits the viewport and is scrolled to the top: viewport boxes are image boxes.
-      assert.ok(b !== null && b.width > 0 && b.height > 0 && b.y >= 0 && b.y + b.height <= img.height, `${sel} is on the page`);
+      assert.ok(b !== undefined && b !== null && b.width > 0 && b.height > 0 && b.y >= 0 && b.y + b.height <= img.height, `${sel} is on the page: ${JSON.stringify(b)} in ${img.width}x${img.height}`);
       return b;
     };
     // Green state badges in the pod table and the plan; the purple leader badge; each pod's
