@@ -229,6 +229,38 @@ describe('watch', () => {
       assert.deepEqual(got.map((r) => [r.watchId, r.revision]), [[a, 3], [a, 4], [-1, 4]]);
     }));
 
+  test('a blocked stream queues events with values of their own, not views of the store\'s value slabs', () =>
+    withStore((m) => {
+      const got: WatchResponse[] = [];
+      let accept = true;
+      const stream = m.watchHub.newStream((r) => {
+        got.push(r);
+        return accept;
+      });
+      const w1 = stream.watch({ key: b('k'), prevKv: true });
+      const w2 = stream.watch({ key: b('k'), prevKv: true });
+      m.put({ key: b('k'), value: b('v1') }); // 2
+      accept = false;
+      m.put({ key: b('k'), value: b('v2') }); // 3: sent, the stream is blocked now
+      for (let i = 3; i <= 5; i++) m.put({ key: b('k'), value: b(`v${i}`) }); // 4..6: queued
+      got.length = 0;
+      accept = true;
+      stream.resume();
+      const queued = got.filter((r) => r.events.length > 0);
+      // (the stream blocked while it took revision 3: the second watcher's is queued too)
+      for (const w of [w1, w2]) for (const rev of [4, 5, 6]) assert.ok(queued.some((r) => r.watchId === w && r.revision === rev), `watcher ${w} gets ${rev}`);
+      for (const r of queued) {
+        const ev = r.events[0]!;
+        assert.equal(str(ev.kv.value), `v${r.revision - 1}`);
+        assert.equal(str(ev.prevKv!.value), `v${r.revision - 2}`);
+        for (const v of [ev.kv.value, ev.prevKv!.value]) assert.equal(v.buffer.byteLength, v.byteLength, 'a buffer of its own');
+      }
+      // The two watchers' queues share one copy of each event.
+      const at4 = queued.filter((r) => r.revision === 4);
+      assert.equal(at4.length, 2);
+      assert.equal(at4[0]!.events[0], at4[1]!.events[0]);
+    }));
+
   test('restore from a snapshot: watchers continue from the new history', () =>
     withStore(async (m1) =>
       withStore(async (m2) => {
