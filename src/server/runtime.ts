@@ -20,7 +20,7 @@ import { setFlagsFromString } from 'node:v8';
  *  threads; a parallel scavenge's pause lasts until its slowest helper thread is done, and a
  *  helper that the kernel has not scheduled holds the main thread up. Measured on 3 members on
  *  2 cores (put@64 10-15 s, then put@256 or put@1, alternating runs): put@64 p99 lower in 7 of
- *  7 pairs (by 4-14 ms, about 10%), the same throughput and member CPU per put at 64 and 256
+ *  7 pairs (by 3-14 ms, about 10%), the same throughput and member CPU per put at 64 and 256
  *  clients, no change in RSS; at 1 client, no difference beyond the noise. */
 export const MEMBER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--single-threaded-gc'];
 
