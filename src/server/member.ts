@@ -24,6 +24,12 @@ export function requestTimeoutMs(electionTimeoutMs: number): number {
   return 5000 + 2 * electionTimeoutMs;
 }
 
+/** The v3 backend's staged writes are written to level at most this long after they were
+ *  staged (etcd's --backend-batch-interval default), */
+export const BACKEND_BATCH_INTERVAL_MS = 100;
+/** or at once when this many are staged (etcd's --backend-batch-limit default). */
+export const BACKEND_BATCH_LIMIT_OPS = 10_000;
+
 /** A ReadIndex request with no answer after this long is sent again (etcd's readIndexRetryTime). */
 export const READ_INDEX_RETRY_MS = 500;
 
@@ -743,9 +749,15 @@ export class RaftMember {
     this.afterApply();
   }
 
+  /** Pending: the timer that writes the backend's staged batch (see commitBackend). */
+  private backendTimer: NodeJS.Timeout | undefined;
+
   /** Commits the v3 backend's staged writes without holding up the Ready loop (the WAL already
-   *  has the entries; the backend coalesces batches). Only when a burst has staged more than
-   *  BACKEND_BATCH_OPS_MAX writes does the loop wait, to bound memory. */
+   *  has the entries; the backend coalesces batches). Like etcd's backend (--backend-batch-interval
+   *  100 ms, --backend-batch-limit 10000), writes are batched over BACKEND_BATCH_INTERVAL_MS, or
+   *  written at once past BACKEND_BATCH_LIMIT_OPS: a level write per apply round cost every member
+   *  CPU at each round. Only when a burst has staged more than BACKEND_BATCH_OPS_MAX writes does
+   *  the loop wait, to bound memory. */
   private commitBackend(): Promise<void> | undefined {
     const be = this.sm.v3.backend;
     // Nothing staged (v2 writes, v3 requests that changed nothing): the backend is unchanged, so
@@ -753,6 +765,24 @@ export class RaftMember {
     // on the backend, and replaying it after a restart has none either; the next batch with
     // changes carries the current index, and a snapshot commits it durably (maybeSnapshot), so
     // at boot the index is never behind the snapshot.
+    if (be.stagedOps() === 0) return undefined;
+    if (be.stagedOps() < BACKEND_BATCH_LIMIT_OPS) {
+      // Staged writes are served from memory meanwhile (values the backend lacks stay held) and
+      // a crash loses nothing: the WAL holds every entry past the persisted consistent index.
+      this.backendTimer ??= setTimeout(() => {
+        this.backendTimer = undefined;
+        if (!this.stopped) void this.writeBackend();
+      }, BACKEND_BATCH_INTERVAL_MS);
+      return undefined;
+    }
+    return this.writeBackend();
+  }
+
+  private writeBackend(): Promise<void> | undefined {
+    const be = this.sm.v3.backend;
+    clearTimeout(this.backendTimer);
+    this.backendTimer = undefined;
+    // (A snapshot or a physical compaction may have committed everything meanwhile.)
     if (be.stagedOps() === 0) return undefined;
     const backlog = be.stagedOps() > BACKEND_BATCH_OPS_MAX;
     const t0 = performance.now();
@@ -889,6 +919,7 @@ export class RaftMember {
     }
     this.waiters.clear();
     while (this.loopRunning) await new Promise((r) => setTimeout(r, 5));
+    clearTimeout(this.backendTimer);
     await this.wal.close();
     await this.sm.v3.backend.commit().catch(() => undefined);
     await this.sm.v3.close();
@@ -907,6 +938,7 @@ export class RaftMember {
     this.stopped = true;
     clearInterval(this.tickTimer);
     clearInterval(this.syncTimer);
+    clearTimeout(this.backendTimer);
     setImmediate(() => process.exit(1));
   }
 }
