@@ -25,9 +25,10 @@ export function requestTimeoutMs(electionTimeoutMs: number): number {
 }
 
 /** The v3 backend's staged writes are written to level at most this long after they were
- *  staged (etcd's --backend-batch-interval default), */
+ *  staged (etcd's --backend-batch-interval default). */
 export const BACKEND_BATCH_INTERVAL_MS = 100;
-/** or at once when this many are staged (etcd's --backend-batch-limit default). */
+/** The v3 backend's staged writes are written at once when this many are staged (etcd's
+ *  --backend-batch-limit default). */
 export const BACKEND_BATCH_LIMIT_OPS = 10_000;
 
 /** A ReadIndex request with no answer after this long is sent again (etcd's readIndexRetryTime). */

@@ -4,7 +4,8 @@
 // entries after the consistent index into the v3 stores (etcd's backend + cindex).
 //
 // Writes are staged in memory by the appliers (synchronously, in apply order) and committed as
-// level batches (one per apply round that staged something). The WAL still holds every entry
+// level batches (the member writes one every 100 ms or 10,000 staged ops, as etcd's backend
+// does; see BACKEND_BATCH_INTERVAL_MS in member.ts). The WAL still holds every entry
 // after the latest snapshot, so a batch lost in a crash is re-applied from the log: the backend
 // is not fsynced per batch, only before a snapshot lets the WAL go (commitDurable).
 import { Level } from 'level';

@@ -64,7 +64,7 @@ export const flagDefs: readonly FlagDef[] = [
   f('max-snapshots', 'uint', '5', M, 'H', 'Maximum number of snapshot files to retain (0 is unlimited).'),
   f('max-wals', 'uint', '5', M, 'H', 'Maximum number of wal files to retain (0 is unlimited).'),
   f('quota-backend-bytes', 'int64', '0', M, 'H', 'Raise alarms when backend size exceeds the given quota (0 defaults to low space quota).'),
-  f('backend-batch-interval', 'duration', '0', M, 'I', 'BackendBatchInterval is the maximum time before commit the backend transaction.', { shown: "''", note: 'bbolt tuning; tsetcd commits per batch of applied entries' }),
+  f('backend-batch-interval', 'duration', '0', M, 'I', 'BackendBatchInterval is the maximum time before commit the backend transaction.', { shown: "''", note: 'bbolt tuning; tsetcd writes its backend every 100 ms or 10,000 ops, these flags\' defaults' }),
   f('backend-batch-limit', 'int', '0', M, 'I', 'BackendBatchLimit is the maximum operations before commit the backend transaction.', { note: 'bbolt tuning' }),
   f('max-txn-ops', 'uint', '128', M, 'H', 'Maximum number of operations permitted in a transaction.'),
   f('max-request-bytes', 'uint', '1572864', M, 'H', 'Maximum client request size in bytes the server will accept.'),
