@@ -104,7 +104,7 @@ export function rangeEndString(rangeEnd: Uint8Array | undefined): string | null 
  *  buffer, and Buffer.from would put small copies in node's shared 8 KiB pool slabs, where one
  *  long-lived key keeps a whole slab alive: so unpooled. Values go to a ValueArena, which
  *  bounds what dead values pin. */
-function ownCopy(src: Uint8Array): Buffer {
+export function ownCopy(src: Uint8Array): Buffer {
   const b = Buffer.allocUnsafeSlow(src.length);
   b.set(src);
   return b;

@@ -14,7 +14,7 @@
 // the first revision it lacks (etcd's "victim"), catching up from history after the caller says
 // resume(). No event is ever dropped, duplicated or reordered for a watcher.
 import type { Change } from './kvstore.js';
-import { keyString, rangeEndString } from './kvstore.js';
+import { keyString, ownCopy, rangeEndString } from './kvstore.js';
 import type { KeyIndex } from './keyindex.js';
 import type { Bytes, KeyValue, MvccEvent } from './types.js';
 
@@ -24,9 +24,7 @@ const detachedEvents = new WeakMap<MvccEvent, MvccEvent>();
 function ownValue(kv: KeyValue): KeyValue {
   const v = kv.value;
   if (v.byteLength === v.buffer.byteLength) return kv;
-  const copy = Buffer.allocUnsafeSlow(v.byteLength);
-  copy.set(v);
-  return { ...kv, value: copy };
+  return { ...kv, value: ownCopy(v) };
 }
 
 /** An event whose values are not views of a larger buffer. A live event's values are views of
