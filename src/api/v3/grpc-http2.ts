@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import zlib from 'node:zlib';
 import { GrpcCode } from '../../store/v3error.js';
 import type { GrpcType } from '../metrics/grpc-methods.js';
+import { H2_INTAKE_TIMEOUT_MS, takeHttp2Connection } from './h2-intake.js';
 import type { Wire } from './convert.js';
 
 /** After close(), sessions still open this much later (streams the clients keep open) are destroyed. */
@@ -470,8 +471,24 @@ export class GrpcHttp2Server {
       socket.destroy();
       return;
     }
-    (socket as unknown as { [RAW_SOCKET]: Socket })[RAW_SOCKET] = socket;
-    this.h2.emit('connection', socket);
+    // The intake reads the first request first (h2-intake.ts). A client that has not answered
+    // its SETTINGS within a keepalive interval and timeout is dropped, as one that does not
+    // answer a ping would be.
+    const interval = this.opts.keepaliveIntervalMs ?? 0;
+    const timeout = this.opts.keepaliveTimeoutMs ?? 0;
+    const ackTimeout = interval > 0 && timeout > 0 ? Math.max(KEEPALIVE_INTERVAL_MIN_MS, interval) + timeout : H2_INTAKE_TIMEOUT_MS;
+    takeHttp2Connection(
+      socket,
+      (conn) => {
+        if (this.closing) {
+          conn.destroy();
+          return;
+        }
+        (conn as unknown as { [RAW_SOCKET]: Socket })[RAW_SOCKET] = socket;
+        this.h2.emit('connection', conn);
+      },
+      ackTimeout,
+    );
   }
 
   /** GOAWAY to every session; those still open after GRPC_CLOSE_GRACE_MS are destroyed. */

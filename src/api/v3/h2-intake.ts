@@ -1,0 +1,412 @@
+// Takes in the client port's HTTP/2 connections before Node's HTTP/2 layer (nghttp2) gets them,
+// for one reason: grpc-go may send an `:authority` that nghttp2 refuses.
+//
+// etcd's clientv3 dials each endpoint directly for the Maintenance calls Status, HashKV,
+// Defragment and MoveLeader (`etcdctl endpoint status|hashkv`, `defrag`, `move-leader`), with the
+// gRPC target `passthrough:///http://127.0.0.1:2379`. grpc-go then sends `:authority:
+// http://127.0.0.1:2379`. etcd's grpc-go server does not look at it; nghttp2 checks it against
+// RFC 3986's authority characters, finds the '/', and resets the stream with PROTOCOL_ERROR.
+// Node has no switch for that check. (Over TLS grpc-go sends the server name instead, so only
+// plain http:// endpoints were hit; the intake reads every HTTP/2 connection the same way.)
+//
+// So the client's first header block is read here. A client speaks only after the server's
+// SETTINGS frame (grpc-go waits for it), so the intake sends an empty SETTINGS frame at once and
+// drops the client's ACK of it; Node's own SETTINGS follow as a second frame, which HTTP/2
+// allows. Then:
+// - the usual case, a valid `:authority`: the socket and the bytes read so far go to Node
+//   unchanged, and Node reads the socket natively from then on: no cost past the first request;
+// - an `:authority` nghttp2 would refuse: Node gets a stream that passes every client frame
+//   through and, in each header block, replaces the characters nghttp2 refuses in a literal
+//   `:authority` with '_'. The decoded length stays the same, so the HPACK dynamic tables of
+//   client and server still agree (an entry's size counts decoded octets), and no other field
+//   needs decoding. These connections carry one or two maintenance calls.
+import { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { huffmanDecode } from './hpack-huffman.js';
+
+/** The client connection preface (RFC 9113 section 3.4). */
+const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+const FRAME_HEADER_BYTES = 9;
+const TYPE_HEADERS = 0x1;
+const TYPE_SETTINGS = 0x4;
+const TYPE_WINDOW_UPDATE = 0x8;
+const TYPE_CONTINUATION = 0x9;
+const FLAG_ACK = 0x1;
+const FLAG_END_HEADERS = 0x4;
+const FLAG_PADDED = 0x8;
+const FLAG_PRIORITY = 0x20;
+/** SETTINGS_MAX_FRAME_SIZE's floor: a client may always send frames this large, and a rewritten
+ *  header block is cut into frames no larger. */
+const MAX_FRAME_BYTES = 16_384;
+/** An empty SETTINGS frame: the intake's server preface. */
+const EMPTY_SETTINGS = Buffer.from([0, 0, 0, TYPE_SETTINGS, 0, 0, 0, 0, 0]);
+/** The HPACK static table's index of `:authority`. */
+const AUTHORITY_INDEX = 1;
+
+/** Bytes the intake holds before Node takes the connection. Until then the client may send only
+ *  its preface, SETTINGS, WINDOW_UPDATEs, header blocks and the first 64 KiB window of DATA. */
+export const H2_INTAKE_BUFFER_LIMIT_BYTES = 1024 * 1024;
+/** A header block (HEADERS and its CONTINUATIONs) the rewriting stream collects before passing it
+ *  on; larger is refused. Node's own header list limit is far below. */
+export const H2_HEADER_BLOCK_LIMIT_BYTES = 256 * 1024;
+/** A connection that has not sent its first request (or any frame but SETTINGS and WINDOW_UPDATE)
+ *  by then is given to Node as it is, which then pings it like any other (keepalive). */
+export const H2_INTAKE_TIMEOUT_MS = 10_000;
+
+/** RFC 3986 authority characters, as nghttp2 checks them: unreserved, pct-encoded, sub-delims,
+ *  ':', '@', '[', ']'. */
+const AUTHORITY_CHARS = new Uint8Array(256);
+for (const c of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=:@[]") AUTHORITY_CHARS[c.charCodeAt(0)] = 1;
+const REPLACEMENT = '_'.charCodeAt(0);
+
+/** An HPACK integer with an n-bit prefix at `pos` (RFC 7541 section 5.1): its value and the
+ *  position after it, or undefined if the block ends inside it or it is absurdly large. */
+function readInt(b: Buffer, pos: number, prefixBits: number): [number, number] | undefined {
+  if (pos >= b.length) return undefined;
+  const max = (1 << prefixBits) - 1;
+  let value = b[pos]! & max;
+  pos++;
+  if (value < max) return [value, pos];
+  for (let shift = 0; shift <= 21; shift += 7) {
+    if (pos >= b.length) return undefined;
+    const byte = b[pos++]!;
+    value += (byte & 0x7f) * 2 ** shift;
+    if ((byte & 0x80) === 0) return [value, pos];
+  }
+  return undefined;
+}
+
+function writeInt(value: number, prefixBits: number, firstBits: number): Buffer {
+  const max = (1 << prefixBits) - 1;
+  if (value < max) return Buffer.from([firstBits | value]);
+  const out = [firstBits | max];
+  value -= max;
+  while (value >= 0x80) {
+    out.push((value % 0x80) | 0x80);
+    value = Math.floor(value / 0x80);
+  }
+  out.push(value);
+  return Buffer.from(out);
+}
+
+interface HpackString {
+  readonly huffman: boolean;
+  readonly start: number; // of the length prefix
+  readonly data: number; // first octet of the string
+  readonly end: number;
+}
+
+function readString(b: Buffer, pos: number): HpackString | undefined {
+  if (pos >= b.length) return undefined;
+  const huffman = (b[pos]! & 0x80) !== 0;
+  const len = readInt(b, pos, 7);
+  if (len === undefined || len[1] + len[0] > b.length) return undefined;
+  return { huffman, start: pos, data: len[1], end: len[1] + len[0] };
+}
+
+function stringValue(b: Buffer, s: HpackString): Buffer | undefined {
+  const raw = b.subarray(s.data, s.end);
+  return s.huffman ? huffmanDecode(raw) : raw;
+}
+
+/**
+ * The header block with every literal `:authority` value that nghttp2 would refuse made
+ * acceptable, its refused characters replaced by '_' (sent as a plain, not Huffman-coded,
+ * string); undefined if nothing needed changing or the block is not valid HPACK (Node then
+ * answers it as it always would).
+ */
+export function fixAuthority(block: Buffer): Buffer | undefined {
+  const parts: Buffer[] = [];
+  let copied = 0;
+  let pos = 0;
+  while (pos < block.length) {
+    const first = block[pos]!;
+    if (first & 0x80) {
+      // Indexed field: an index only.
+      const r = readInt(block, pos, 7);
+      if (r === undefined) return undefined;
+      pos = r[1];
+      continue;
+    }
+    if ((first & 0xe0) === 0x20) {
+      // Dynamic table size update.
+      const r = readInt(block, pos, 5);
+      if (r === undefined) return undefined;
+      pos = r[1];
+      continue;
+    }
+    // A literal field: with incremental indexing (01), without (0000) or never indexed (0001).
+    const prefixBits = (first & 0xc0) === 0x40 ? 6 : 4;
+    const nameIndex = readInt(block, pos, prefixBits);
+    if (nameIndex === undefined) return undefined;
+    pos = nameIndex[1];
+    let isAuthority = nameIndex[0] === AUTHORITY_INDEX;
+    if (nameIndex[0] === 0) {
+      const name = readString(block, pos);
+      if (name === undefined) return undefined;
+      isAuthority = stringValue(block, name)?.toString('latin1') === ':authority';
+      pos = name.end;
+    }
+    const value = readString(block, pos);
+    if (value === undefined) return undefined;
+    pos = value.end;
+    if (!isAuthority) continue;
+    const text = stringValue(block, value);
+    if (text === undefined || text.every((c) => AUTHORITY_CHARS[c] === 1)) continue;
+    const fixed = Buffer.from(text.map((c) => (AUTHORITY_CHARS[c] === 1 ? c : REPLACEMENT)));
+    parts.push(block.subarray(copied, value.start), writeInt(fixed.length, 7, 0), fixed);
+    copied = value.end;
+  }
+  if (parts.length === 0) return undefined;
+  parts.push(block.subarray(copied));
+  return Buffer.concat(parts);
+}
+
+function frameHeader(length: number, type: number, flags: number, streamId: number): Buffer {
+  const h = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  h.writeUIntBE(length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(streamId, 5);
+  return h;
+}
+
+/**
+ * Reads the client's side of a connection frame by frame: drops the first SETTINGS ACK (the
+ * answer to the intake's own SETTINGS) and, once `rewrite` is set, passes header blocks through
+ * fixAuthority(). Bytes come back in order, whole frames only; an incomplete frame waits.
+ */
+class ClientFrames {
+  private pending: Buffer = Buffer.alloc(0);
+  private prefaceSeen = false;
+  /** The frames of the header block in progress, as received, and its fragments. */
+  private blockFrames: Buffer[] = [];
+  private blockFragments: Buffer[] = [];
+  private blockBytes = 0;
+  private blockHeaders?: { flags: number; streamId: number; priority?: Buffer };
+  ackDropped = false;
+  /** The client has sent a header block or some frame beyond its opening SETTINGS and window. */
+  spoke = false;
+  /** Header blocks go through fixAuthority(): set when the first one needed it. */
+  rewrite = false;
+
+  /** The bytes to pass on for `chunk`; throws on a malformed preface or an oversized block. */
+  push(chunk: Buffer): Buffer[] {
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    const out: Buffer[] = [];
+    if (!this.prefaceSeen) {
+      if (this.pending.length < CLIENT_PREFACE.length) return out;
+      if (!this.pending.subarray(0, CLIENT_PREFACE.length).equals(CLIENT_PREFACE)) throw new Error('not an HTTP/2 client preface');
+      out.push(this.pending.subarray(0, CLIENT_PREFACE.length));
+      this.pending = this.pending.subarray(CLIENT_PREFACE.length);
+      this.prefaceSeen = true;
+    }
+    while (this.pending.length >= FRAME_HEADER_BYTES) {
+      const length = this.pending.readUIntBE(0, 3);
+      // Far over any SETTINGS_MAX_FRAME_SIZE Node announces; nghttp2 would refuse it too.
+      if (length > H2_INTAKE_BUFFER_LIMIT_BYTES) throw new Error(`frame of ${length} bytes`);
+      if (this.pending.length < FRAME_HEADER_BYTES + length) break;
+      const frame = this.pending.subarray(0, FRAME_HEADER_BYTES + length);
+      this.pending = this.pending.subarray(FRAME_HEADER_BYTES + length);
+      this.frame(frame, out);
+    }
+    return out;
+  }
+
+  /** Bytes held back: a header block in progress, a partial frame. */
+  buffered(): number {
+    return this.blockBytes + this.pending.length;
+  }
+
+  /** Everything held back (a header block in progress, a partial frame), as received. */
+  rest(): Buffer[] {
+    return [...this.blockFrames, this.pending];
+  }
+
+  private frame(frame: Buffer, out: Buffer[]): void {
+    const type = frame[3]!;
+    const flags = frame[4]!;
+    if (type === TYPE_SETTINGS && flags & FLAG_ACK && !this.ackDropped) {
+      this.ackDropped = true;
+      return;
+    }
+    if (type !== TYPE_HEADERS && type !== TYPE_CONTINUATION) {
+      if (type !== TYPE_SETTINGS && type !== TYPE_WINDOW_UPDATE) this.spoke = true;
+      out.push(frame);
+      return;
+    }
+    // A CONTINUATION without a block in progress, or a HEADERS inside one, is a protocol error
+    // that nghttp2 reports itself.
+    if ((type === TYPE_CONTINUATION) !== (this.blockHeaders !== undefined)) {
+      out.push(...this.blockFrames.splice(0), frame);
+      this.blockFragments = [];
+      this.blockBytes = 0;
+      this.blockHeaders = undefined;
+      return;
+    }
+    let fragment = frame.subarray(FRAME_HEADER_BYTES);
+    if (type === TYPE_HEADERS) {
+      const streamId = frame.readUInt32BE(5) & 0x7fffffff;
+      let priority: Buffer | undefined;
+      if (flags & FLAG_PADDED) {
+        const pad = fragment[0] ?? 0;
+        fragment = fragment.subarray(1, Math.max(1, fragment.length - pad));
+      }
+      if (flags & FLAG_PRIORITY) {
+        priority = fragment.subarray(0, 5);
+        fragment = fragment.subarray(5);
+      }
+      this.blockHeaders = { flags: flags & ~(FLAG_PADDED | FLAG_END_HEADERS), streamId, priority };
+    }
+    this.blockFrames.push(frame);
+    this.blockFragments.push(fragment);
+    this.blockBytes += fragment.length;
+    if (this.blockBytes > H2_HEADER_BLOCK_LIMIT_BYTES) throw new Error(`header block over ${H2_HEADER_BLOCK_LIMIT_BYTES} bytes`);
+    if (!(flags & FLAG_END_HEADERS)) return;
+    const block = Buffer.concat(this.blockFragments);
+    const head = this.blockHeaders!;
+    const frames = this.blockFrames;
+    this.blockFrames = [];
+    this.blockFragments = [];
+    this.blockBytes = 0;
+    this.blockHeaders = undefined;
+    // Only the first block decides; after it, blocks are fixed only on a rewriting connection.
+    const first = !this.spoke;
+    this.spoke = true;
+    const fixed = first || this.rewrite ? fixAuthority(block) : undefined;
+    if (fixed === undefined) {
+      out.push(...frames);
+      return;
+    }
+    if (first) this.rewrite = true;
+    out.push(...headerFrames(fixed, head.flags, head.streamId, head.priority));
+  }
+}
+
+/** A header block as HEADERS (with the priority fields, if any) and CONTINUATION frames. */
+function headerFrames(block: Buffer, flags: number, streamId: number, priority: Buffer | undefined): Buffer[] {
+  const out: Buffer[] = [];
+  const prefix = priority ?? Buffer.alloc(0);
+  let at = Math.min(block.length, MAX_FRAME_BYTES - prefix.length);
+  const last = at === block.length;
+  out.push(frameHeader(prefix.length + at, TYPE_HEADERS, flags | (last ? FLAG_END_HEADERS : 0), streamId), prefix, block.subarray(0, at));
+  while (at < block.length) {
+    const n = Math.min(block.length - at, MAX_FRAME_BYTES);
+    const end = at + n === block.length;
+    out.push(frameHeader(n, TYPE_CONTINUATION, end ? FLAG_END_HEADERS : 0, streamId), block.subarray(at, at + n));
+    at += n;
+  }
+  return out;
+}
+
+/** The stream Node's HTTP/2 session reads instead of the socket when header blocks need fixing:
+ *  client bytes through ClientFrames, server bytes straight to the socket. */
+class RewritingStream extends Duplex {
+  constructor(
+    private readonly socket: Socket,
+    private readonly frames: ClientFrames,
+    initial: Buffer[],
+  ) {
+    super();
+    for (const b of initial) if (b.length > 0) this.push(b);
+    socket.on('data', (chunk: Buffer) => {
+      let more = true;
+      try {
+        for (const b of this.frames.push(chunk)) more = this.push(b) && more;
+      } catch (err) {
+        this.destroy(err as Error);
+        return;
+      }
+      if (!more) socket.pause();
+    });
+    socket.once('end', () => this.push(null));
+    socket.once('close', () => this.destroy());
+    socket.on('error', (err) => this.destroy(err));
+    socket.resume();
+  }
+
+  override _read(): void {
+    this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.socket.write(chunk, cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.socket.end(cb);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.socket.destroy();
+    cb(err);
+  }
+}
+
+/**
+ * Takes an HTTP/2 client connection (its preface unread or put back with unshift) and hands it to
+ * `deliver` once its first request is known: the socket itself, or a RewritingStream when the
+ * request's `:authority` has to be fixed. A connection that is not HTTP/2, sends too much or
+ * has not acknowledged the SETTINGS frame after `ackTimeoutMs` (a client as dead as one that
+ * does not answer pings) is closed.
+ */
+export function takeHttp2Connection(socket: Socket, deliver: (conn: Socket | Duplex) => void, ackTimeoutMs = H2_INTAKE_TIMEOUT_MS): void {
+  const frames = new ClientFrames();
+  const held: Buffer[] = [];
+  let heldBytes = 0;
+  let done = false;
+  const finish = (fn: () => void): void => {
+    done = true;
+    clearTimeout(timer);
+    socket.off('data', onData);
+    socket.off('error', onError);
+    socket.off('close', onError);
+    fn();
+  };
+  const handOver = (): void =>
+    finish(() => {
+      socket.pause();
+      if (frames.rewrite) {
+        deliver(new RewritingStream(socket, frames, held));
+        return;
+      }
+      const bytes = Buffer.concat([...held, ...frames.rest()]);
+      if (bytes.length > 0) socket.unshift(bytes);
+      deliver(socket);
+    });
+  const onData = (chunk: Buffer): void => {
+    let out: Buffer[];
+    try {
+      out = frames.push(chunk);
+    } catch {
+      finish(() => socket.destroy());
+      return;
+    }
+    for (const b of out) {
+      held.push(b);
+      heldBytes += b.length;
+    }
+    if (heldBytes + frames.buffered() > H2_INTAKE_BUFFER_LIMIT_BYTES) return finish(() => socket.destroy());
+    if (frames.ackDropped && frames.spoke) handOver();
+  };
+  const onError = (): void => {
+    if (!done) finish(() => socket.destroy());
+  };
+  const started = performance.now();
+  const onTimer = (): void => {
+    if (!frames.ackDropped) return finish(() => socket.destroy());
+    const left = H2_INTAKE_TIMEOUT_MS - (performance.now() - started);
+    if (left <= 0) return handOver();
+    timer = setTimeout(onTimer, left);
+    timer.unref();
+  };
+  let timer = setTimeout(onTimer, Math.min(ackTimeoutMs, H2_INTAKE_TIMEOUT_MS));
+  timer.unref();
+  // Each frame Node writes through a RewritingStream is a socket write of its own.
+  socket.setNoDelay(true);
+  socket.on('data', onData);
+  socket.on('error', onError);
+  socket.on('close', onError);
+  socket.write(EMPTY_SETTINGS);
+  socket.resume();
+}
