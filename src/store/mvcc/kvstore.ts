@@ -182,7 +182,7 @@ export class Mvcc implements WatchSource {
     const load = m.loader(true);
     await backend.scanBucket(KEY_BUCKET, (k, v) => {
       const { main, sub } = decodeRevKey(k);
-      load.add(main, sub, decodeKv(v, main));
+      load.add(main, sub, decodeKv(v, main, true));
     });
     load.finish(compactRev);
     return m;
@@ -685,7 +685,7 @@ export class Mvcc implements WatchSource {
       const len = body.readUInt32BE(off + REV_KEY_BYTES);
       off += REV_KEY_BYTES + 4;
       if (off + len > body.length) throw new Error('mvcc: truncated snapshot');
-      recs[i] = { main, sub, kv: decodeKv(body.subarray(off, off + len), main) };
+      recs[i] = { main, sub, kv: decodeKv(body.subarray(off, off + len), main, true) };
       off += len;
     }
     if (off !== body.length) throw new Error('mvcc: trailing bytes in snapshot');
@@ -729,7 +729,9 @@ export class Mvcc implements WatchSource {
   }
 
   /** Builds memory from stored revisions added in (main, sub) order; inBackend: they are all in
-   *  level already, so superseded ones are evicted at once. */
+   *  level already, so superseded ones are evicted at once. A revision's key and value may be
+   *  views of a larger buffer: the key is copied once per key, values go to the arena as a put's
+   *  do (so a restarted member's heap looks like a running one's, not one allocation a value). */
   private loader(inBackend: boolean): { add(main: number, sub: number, kv: KeyValue): void; finish(compactRev: number): void } {
     let lastMain = 0;
     let lastSub = -1;
@@ -740,15 +742,18 @@ export class Mvcc implements WatchSource {
       const ks = keyString(kv.key);
       let ki = this.index.get(ks);
       if (ki === undefined) {
-        ki = new KeyIndex(Buffer.isBuffer(kv.key) ? kv.key : Buffer.from(kv.key), ks);
+        ki = new KeyIndex(ownCopy(kv.key), ks);
         this.index.set(ks, ki);
         this.tree.insert(ki);
       }
-      const shared: KeyValue = kv.key === ki.key ? kv : { ...kv, key: ki.key };
-      const superseded = ki.push(main, sub, shared);
+      const value = kv.value.length === 0 ? kv.value : this.values.copy(kv.value, ki);
+      const stored: KeyValue = { key: ki.key, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, value, lease: kv.lease };
+      const superseded = ki.push(main, sub, stored);
       this.logPush(ki, main, sub);
-      this.bytes += ki.key.length + kv.value.length;
+      this.bytes += ki.key.length + value.length;
       if (inBackend && superseded !== undefined) this.bytes -= ki.evict(superseded);
+      // Superseded values leave garbage in the slabs; reviews copy the live ones on as it grows.
+      this.values.settle();
     };
     return { add, finish: (compactRev) => this.finishLoad(lastMain, compactRev) };
   }
