@@ -207,8 +207,12 @@ test('raw frames: a header block with a bad :authority split over HEADERS + CONT
 test('bad input: garbage after the preface, an absurd frame length, a silent client: closed; the server serves on', async () => {
   const garbage = await rawClient([PREFACE, Buffer.from('this is not a frame at all, just text.......')]);
   assert.equal(garbage.closed, true);
-  const huge = await rawClient([PREFACE, frame(4, 0, 0, Buffer.alloc(0)), Buffer.from([0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1])]);
+  // A frame over 16 KiB (SETTINGS_MAX_FRAME_SIZE's floor, which Node keeps); a flood of empty
+  // frames before the first request.
+  const huge = await rawClient([PREFACE, frame(4, 0, 0, Buffer.alloc(0)), Buffer.from([0x00, 0x40, 0x01, 0, 0, 0, 0, 0, 1])]);
   assert.equal(huge.closed, true);
+  const flood = await rawClient([PREFACE, frame(4, 0, 0, Buffer.alloc(0)), Buffer.concat(Array.from({ length: 8000 }, () => frame(8, 0, 0, Buffer.from([0, 0, 0, 1]))))]);
+  assert.equal(flood.closed, true);
   const notH2 = await rawClient([Buffer.from('PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))]);
   assert.equal(notH2.closed, true);
   const c = http2.connect(`http://127.0.0.1:${port}`);
@@ -216,5 +220,49 @@ test('bad input: garbage after the preface, an absurd frame length, a silent cli
     assert.deepEqual(await echo(c, 'still here'), { value: 'still here', status: '0' });
   } finally {
     c.close();
+  }
+});
+
+test('a PING before the first request does not turn the fix off', async () => {
+  const block = Buffer.concat([
+    Buffer.from([0x83, 0x86, 0x04]), str('/t.S/Echo'),
+    Buffer.from([0x41]), str('http://127.0.0.1:2379'),
+    Buffer.from([0x00]), str('content-type'), str('application/grpc'),
+  ]);
+  const { frames } = await rawClient([
+    PREFACE,
+    frame(4, 0, 0, Buffer.alloc(0)),
+    frame(6, 0, 0, Buffer.alloc(8, 7)), // PING
+    frame(1, 0x4, 1, block),
+    frame(0, 0x1, 1, message('after ping')),
+  ], (f) => f.stream === 1 && (f.type === 3 || (f.type === 1 && (f.flags & 0x1) !== 0)));
+  assert.equal(frames.filter((f) => f.type === 6 && f.flags & 1).length, 1, 'the PING is answered');
+  assert.equal(frames.filter((f) => f.type === 3).length, 0, 'no RST_STREAM');
+  const data = frames.filter((f) => f.type === 0 && f.stream === 1);
+  assert.equal(JSON.parse(Buffer.concat(data.map((f) => f.payload)).subarray(5).toString()).echo, 'after ping');
+});
+
+test('the first SETTINGS a client gets announce --max-concurrent-streams; close() ends connections still in the intake', async () => {
+  const limited = new GrpcHttp2Server({ maxReceiveBytes: 1024, maxConcurrentStreams: 2, toStatus: () => ({ code: 2, details: '' }) });
+  const l = net.createServer((s) => limited.injectConnection(s));
+  await new Promise<void>((r) => l.listen(0, '127.0.0.1', r));
+  const s = net.connect((l.address() as net.AddressInfo).port, '127.0.0.1');
+  s.on('error', () => undefined);
+  try {
+    const first = await new Promise<Buffer>((resolve) => s.once('data', resolve));
+    assert.equal(first[3], 4, 'a SETTINGS frame');
+    const entries = new Map<number, number>();
+    for (let o = 9; o + 6 <= 9 + first.readUIntBE(0, 3); o += 6) entries.set(first.readUInt16BE(o), first.readUInt32BE(o + 2));
+    assert.equal(entries.get(0x3), 2, 'SETTINGS_MAX_CONCURRENT_STREAMS');
+    // The client has not even sent its preface: the server's close() does not wait for it.
+    const closed = new Promise<boolean>((r) => {
+      s.once('close', () => r(true));
+      setTimeout(() => r(false), 5000).unref();
+    });
+    await limited.close();
+    assert.equal(await closed, true, 'closed by the server');
+  } finally {
+    s.destroy();
+    l.close();
   }
 });

@@ -411,6 +411,8 @@ export class GrpcHttp2Server {
   private readonly methods = new Map<string, Method>();
   private readonly h2: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Sockets in the intake (h2-intake.ts), not yet a session: close() ends them. */
+  private readonly intake = new Set<Socket>();
   private closing = false;
 
   constructor(private readonly opts: GrpcServerOptions) {
@@ -471,29 +473,38 @@ export class GrpcHttp2Server {
       socket.destroy();
       return;
     }
-    // The intake reads the first request first (h2-intake.ts). A client that has not answered
-    // its SETTINGS within a keepalive interval and timeout is dropped, as one that does not
-    // answer a ping would be.
+    // The intake reads the first request first (h2-intake.ts). It gives a client as long as
+    // keepalive would: the SETTINGS go unanswered as a ping would, and an idle client is handed
+    // to Node, which pings it, after an interval.
     const interval = this.opts.keepaliveIntervalMs ?? 0;
     const timeout = this.opts.keepaliveTimeoutMs ?? 0;
-    const ackTimeout = interval > 0 && timeout > 0 ? Math.max(KEEPALIVE_INTERVAL_MIN_MS, interval) + timeout : H2_INTAKE_TIMEOUT_MS;
+    const keepalive = interval > 0 && timeout > 0;
+    this.intake.add(socket);
+    socket.once('close', () => this.intake.delete(socket));
     takeHttp2Connection(
       socket,
       (conn) => {
+        this.intake.delete(socket);
         if (this.closing) {
           conn.destroy();
           return;
         }
-        (conn as unknown as { [RAW_SOCKET]: Socket })[RAW_SOCKET] = socket;
+        // A rewriting stream is wrapped by Node, which destroys it (and so the socket) itself.
+        if (conn === socket) (conn as unknown as { [RAW_SOCKET]: Socket })[RAW_SOCKET] = socket;
         this.h2.emit('connection', conn);
       },
-      ackTimeout,
+      {
+        maxConcurrentStreams: this.opts.maxConcurrentStreams || undefined,
+        ackTimeoutMs: keepalive ? Math.max(KEEPALIVE_INTERVAL_MIN_MS, interval) + timeout : H2_INTAKE_TIMEOUT_MS,
+        idleMs: keepalive ? Math.max(H2_INTAKE_TIMEOUT_MS, interval) : H2_INTAKE_TIMEOUT_MS,
+      },
     );
   }
 
   /** GOAWAY to every session; those still open after GRPC_CLOSE_GRACE_MS are destroyed. */
   close(): Promise<void> {
     this.closing = true;
+    for (const s of this.intake) s.destroy();
     if (this.sessions.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {

@@ -38,19 +38,21 @@ const FLAG_PRIORITY = 0x20;
 /** SETTINGS_MAX_FRAME_SIZE's floor: a client may always send frames this large, and a rewritten
  *  header block is cut into frames no larger. */
 const MAX_FRAME_BYTES = 16_384;
-/** An empty SETTINGS frame: the intake's server preface. */
-const EMPTY_SETTINGS = Buffer.from([0, 0, 0, TYPE_SETTINGS, 0, 0, 0, 0, 0]);
-/** The HPACK static table's index of `:authority`. */
+const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
+/** The HPACK static table's index of `:authority`. (A literal could also name it through a
+ *  dynamic table entry; grpc-go, nghttp2 and the other encoders we know use this index.) */
 const AUTHORITY_INDEX = 1;
 
-/** Bytes the intake holds before Node takes the connection. Until then the client may send only
- *  its preface, SETTINGS, WINDOW_UPDATEs, header blocks and the first 64 KiB window of DATA. */
-export const H2_INTAKE_BUFFER_LIMIT_BYTES = 1024 * 1024;
+/** What the intake holds before Node takes the connection, counting H2_INTAKE_FRAME_COST_BYTES
+ *  a frame on top of its bytes (each frame held is an object). Until then a client sends its
+ *  preface, SETTINGS, WINDOW_UPDATEs, header blocks and at most a 64 KiB window of DATA. */
+export const H2_INTAKE_BUFFER_LIMIT_BYTES = 512 * 1024;
+export const H2_INTAKE_FRAME_COST_BYTES = 128;
 /** A header block (HEADERS and its CONTINUATIONs) the rewriting stream collects before passing it
  *  on; larger is refused. Node's own header list limit is far below. */
 export const H2_HEADER_BLOCK_LIMIT_BYTES = 256 * 1024;
-/** A connection that has not sent its first request (or any frame but SETTINGS and WINDOW_UPDATE)
- *  by then is given to Node as it is, which then pings it like any other (keepalive). */
+/** The least time a connection may take to acknowledge the SETTINGS and send its first request
+ *  (IntakeOptions: the server's keepalive settings may allow more). */
 export const H2_INTAKE_TIMEOUT_MS = 10_000;
 
 /** RFC 3986 authority characters, as nghttp2 checks them: unreserved, pct-encoded, sub-delims,
@@ -144,7 +146,9 @@ export function fixAuthority(block: Buffer): Buffer | undefined {
     if (nameIndex[0] === 0) {
       const name = readString(block, pos);
       if (name === undefined) return undefined;
-      isAuthority = stringValue(block, name)?.toString('latin1') === ':authority';
+      // Decoded only if its length allows ':authority' (10 octets: 7 to 38 Huffman-coded).
+      const n = name.end - name.data;
+      if (name.huffman ? n >= 7 && n <= 38 : n === 10) isAuthority = stringValue(block, name)?.toString('latin1') === ':authority';
       pos = name.end;
     }
     const value = readString(block, pos);
@@ -177,7 +181,11 @@ function frameHeader(length: number, type: number, flags: number, streamId: numb
  * fixAuthority(). Bytes come back in order, whole frames only; an incomplete frame waits.
  */
 class ClientFrames {
-  private pending: Buffer = Buffer.alloc(0);
+  /** Received bytes not yet parsed; joined only once they hold what the parser waits for. */
+  private chunks: Buffer[] = [];
+  private chunkBytes = 0;
+  /** Bytes the parser needs before it can go on: the preface, a frame header, a whole frame. */
+  private need = CLIENT_PREFACE.length;
   private prefaceSeen = false;
   /** The frames of the header block in progress, as received, and its fragments. */
   private blockFrames: Buffer[] = [];
@@ -185,68 +193,68 @@ class ClientFrames {
   private blockBytes = 0;
   private blockHeaders?: { flags: number; streamId: number; priority?: Buffer };
   ackDropped = false;
-  /** The client has sent a header block or some frame beyond its opening SETTINGS and window. */
-  spoke = false;
+  /** A whole header block has been read (the first request). */
+  sawRequest = false;
   /** Header blocks go through fixAuthority(): set when the first one needed it. */
   rewrite = false;
 
-  /** The bytes to pass on for `chunk`; throws on a malformed preface or an oversized block. */
+  /** The frames to pass on for `chunk`; throws on a malformed preface or frame. */
   push(chunk: Buffer): Buffer[] {
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     const out: Buffer[] = [];
+    this.chunks.push(chunk);
+    this.chunkBytes += chunk.length;
+    if (this.chunkBytes < this.need) return out;
+    let buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     if (!this.prefaceSeen) {
-      if (this.pending.length < CLIENT_PREFACE.length) return out;
-      if (!this.pending.subarray(0, CLIENT_PREFACE.length).equals(CLIENT_PREFACE)) throw new Error('not an HTTP/2 client preface');
-      out.push(this.pending.subarray(0, CLIENT_PREFACE.length));
-      this.pending = this.pending.subarray(CLIENT_PREFACE.length);
+      if (!buf.subarray(0, CLIENT_PREFACE.length).equals(CLIENT_PREFACE)) throw new Error('not an HTTP/2 client preface');
+      out.push(buf.subarray(0, CLIENT_PREFACE.length));
+      buf = buf.subarray(CLIENT_PREFACE.length);
       this.prefaceSeen = true;
     }
-    while (this.pending.length >= FRAME_HEADER_BYTES) {
-      const length = this.pending.readUIntBE(0, 3);
-      // Far over any SETTINGS_MAX_FRAME_SIZE Node announces; nghttp2 would refuse it too.
-      if (length > H2_INTAKE_BUFFER_LIMIT_BYTES) throw new Error(`frame of ${length} bytes`);
-      if (this.pending.length < FRAME_HEADER_BYTES + length) break;
-      const frame = this.pending.subarray(0, FRAME_HEADER_BYTES + length);
-      this.pending = this.pending.subarray(FRAME_HEADER_BYTES + length);
-      this.frame(frame, out);
+    this.need = FRAME_HEADER_BYTES;
+    while (buf.length >= FRAME_HEADER_BYTES) {
+      const length = buf.readUIntBE(0, 3);
+      // Node never raises SETTINGS_MAX_FRAME_SIZE above its floor: nghttp2 would refuse it too.
+      if (length > MAX_FRAME_BYTES) throw new Error(`frame of ${length} bytes`);
+      if (buf.length < FRAME_HEADER_BYTES + length) {
+        this.need = FRAME_HEADER_BYTES + length;
+        break;
+      }
+      this.frame(buf.subarray(0, FRAME_HEADER_BYTES + length), out);
+      buf = buf.subarray(FRAME_HEADER_BYTES + length);
     }
+    this.chunks = buf.length > 0 ? [buf] : [];
+    this.chunkBytes = buf.length;
     return out;
   }
 
   /** Bytes held back: a header block in progress, a partial frame. */
   buffered(): number {
-    return this.blockBytes + this.pending.length;
+    return this.blockBytes + this.chunkBytes;
   }
 
   /** Everything held back (a header block in progress, a partial frame), as received. */
   rest(): Buffer[] {
-    return [...this.blockFrames, this.pending];
+    return [...this.blockFrames, ...this.chunks];
   }
 
   private frame(frame: Buffer, out: Buffer[]): void {
     const type = frame[3]!;
     const flags = frame[4]!;
+    const streamId = frame.readUInt32BE(5) & 0x7fffffff;
+    // Inside a header block only its CONTINUATIONs may come (RFC 9113 6.10). Anything else goes
+    // on in the order received, the block unchanged: nghttp2 reports the protocol error.
+    if (this.blockHeaders !== undefined && (type !== TYPE_CONTINUATION || streamId !== this.blockHeaders.streamId)) this.flushBlock(out);
     if (type === TYPE_SETTINGS && flags & FLAG_ACK && !this.ackDropped) {
       this.ackDropped = true;
       return;
     }
-    if (type !== TYPE_HEADERS && type !== TYPE_CONTINUATION) {
-      if (type !== TYPE_SETTINGS && type !== TYPE_WINDOW_UPDATE) this.spoke = true;
+    if (type === TYPE_CONTINUATION ? this.blockHeaders === undefined : type !== TYPE_HEADERS) {
       out.push(frame);
-      return;
-    }
-    // A CONTINUATION without a block in progress, or a HEADERS inside one, is a protocol error
-    // that nghttp2 reports itself.
-    if ((type === TYPE_CONTINUATION) !== (this.blockHeaders !== undefined)) {
-      out.push(...this.blockFrames.splice(0), frame);
-      this.blockFragments = [];
-      this.blockBytes = 0;
-      this.blockHeaders = undefined;
       return;
     }
     let fragment = frame.subarray(FRAME_HEADER_BYTES);
     if (type === TYPE_HEADERS) {
-      const streamId = frame.readUInt32BE(5) & 0x7fffffff;
       let priority: Buffer | undefined;
       if (flags & FLAG_PADDED) {
         const pad = fragment[0] ?? 0;
@@ -260,19 +268,16 @@ class ClientFrames {
     }
     this.blockFrames.push(frame);
     this.blockFragments.push(fragment);
-    this.blockBytes += fragment.length;
+    this.blockBytes += frame.length;
     if (this.blockBytes > H2_HEADER_BLOCK_LIMIT_BYTES) throw new Error(`header block over ${H2_HEADER_BLOCK_LIMIT_BYTES} bytes`);
     if (!(flags & FLAG_END_HEADERS)) return;
     const block = Buffer.concat(this.blockFragments);
     const head = this.blockHeaders!;
     const frames = this.blockFrames;
-    this.blockFrames = [];
-    this.blockFragments = [];
-    this.blockBytes = 0;
-    this.blockHeaders = undefined;
+    this.resetBlock();
     // Only the first block decides; after it, blocks are fixed only on a rewriting connection.
-    const first = !this.spoke;
-    this.spoke = true;
+    const first = !this.sawRequest;
+    this.sawRequest = true;
     const fixed = first || this.rewrite ? fixAuthority(block) : undefined;
     if (fixed === undefined) {
       out.push(...frames);
@@ -280,6 +285,18 @@ class ClientFrames {
     }
     if (first) this.rewrite = true;
     out.push(...headerFrames(fixed, head.flags, head.streamId, head.priority));
+  }
+
+  private flushBlock(out: Buffer[]): void {
+    out.push(...this.blockFrames);
+    this.resetBlock();
+  }
+
+  private resetBlock(): void {
+    this.blockFrames = [];
+    this.blockFragments = [];
+    this.blockBytes = 0;
+    this.blockHeaders = undefined;
   }
 }
 
@@ -333,6 +350,10 @@ class RewritingStream extends Duplex {
     this.socket.write(chunk, cb);
   }
 
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    this.socket.write(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), cb);
+  }
+
   override _final(cb: (err?: Error | null) => void): void {
     this.socket.end(cb);
   }
@@ -343,17 +364,28 @@ class RewritingStream extends Duplex {
   }
 }
 
+export interface IntakeOptions {
+  /** Announced in the intake's SETTINGS, as Node announces it in its own (which go out only
+   *  once the connection is handed over): a client opening many streams at once queues them. */
+  readonly maxConcurrentStreams?: number;
+  /** A client that has not acknowledged the SETTINGS by then is closed, as one that does not
+   *  answer a keepalive ping would be. */
+  readonly ackTimeoutMs: number;
+  /** A client that has acknowledged but sent no request by then is handed over as it is; Node
+   *  then pings it like any other (keepalive). Its requests are no longer fixed. */
+  readonly idleMs: number;
+}
+
 /**
  * Takes an HTTP/2 client connection (its preface unread or put back with unshift) and hands it to
  * `deliver` once its first request is known: the socket itself, or a RewritingStream when the
- * request's `:authority` has to be fixed. A connection that is not HTTP/2, sends too much or
- * has not acknowledged the SETTINGS frame after `ackTimeoutMs` (a client as dead as one that
- * does not answer pings) is closed.
+ * request's `:authority` has to be fixed. A connection that is not HTTP/2, sends too much
+ * before its first request or does not acknowledge the SETTINGS is closed.
  */
-export function takeHttp2Connection(socket: Socket, deliver: (conn: Socket | Duplex) => void, ackTimeoutMs = H2_INTAKE_TIMEOUT_MS): void {
+export function takeHttp2Connection(socket: Socket, deliver: (conn: Socket | Duplex) => void, opts: IntakeOptions): void {
   const frames = new ClientFrames();
   const held: Buffer[] = [];
-  let heldBytes = 0;
+  let heldCost = 0;
   let done = false;
   const finish = (fn: () => void): void => {
     done = true;
@@ -384,10 +416,10 @@ export function takeHttp2Connection(socket: Socket, deliver: (conn: Socket | Dup
     }
     for (const b of out) {
       held.push(b);
-      heldBytes += b.length;
+      heldCost += b.length + H2_INTAKE_FRAME_COST_BYTES;
     }
-    if (heldBytes + frames.buffered() > H2_INTAKE_BUFFER_LIMIT_BYTES) return finish(() => socket.destroy());
-    if (frames.ackDropped && frames.spoke) handOver();
+    if (heldCost + frames.buffered() > H2_INTAKE_BUFFER_LIMIT_BYTES) return finish(() => socket.destroy());
+    if (frames.ackDropped && frames.sawRequest) handOver();
   };
   const onError = (): void => {
     if (!done) finish(() => socket.destroy());
@@ -395,18 +427,27 @@ export function takeHttp2Connection(socket: Socket, deliver: (conn: Socket | Dup
   const started = performance.now();
   const onTimer = (): void => {
     if (!frames.ackDropped) return finish(() => socket.destroy());
-    const left = H2_INTAKE_TIMEOUT_MS - (performance.now() - started);
+    const left = opts.idleMs - (performance.now() - started);
     if (left <= 0) return handOver();
     timer = setTimeout(onTimer, left);
     timer.unref();
   };
-  let timer = setTimeout(onTimer, Math.min(ackTimeoutMs, H2_INTAKE_TIMEOUT_MS));
+  let timer = setTimeout(onTimer, Math.min(opts.ackTimeoutMs, opts.idleMs));
   timer.unref();
   // Each frame Node writes through a RewritingStream is a socket write of its own.
   socket.setNoDelay(true);
   socket.on('data', onData);
   socket.on('error', onError);
   socket.on('close', onError);
-  socket.write(EMPTY_SETTINGS);
+  socket.write(settingsFrame(opts.maxConcurrentStreams));
   socket.resume();
+}
+
+/** The intake's SETTINGS frame: MAX_CONCURRENT_STREAMS if there is a limit, else empty. */
+function settingsFrame(maxConcurrentStreams: number | undefined): Buffer {
+  if (maxConcurrentStreams === undefined) return frameHeader(0, TYPE_SETTINGS, 0, 0);
+  const entry = Buffer.alloc(6);
+  entry.writeUInt16BE(SETTINGS_MAX_CONCURRENT_STREAMS, 0);
+  entry.writeUInt32BE(maxConcurrentStreams, 2);
+  return Buffer.concat([frameHeader(entry.length, TYPE_SETTINGS, 0, 0), entry]);
 }
