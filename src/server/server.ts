@@ -148,6 +148,7 @@ export class TsetcdServer {
       ...(cfg.maxConcurrentStreams > 0 && cfg.maxConcurrentStreams < 2 ** 31 ? { maxConcurrentStreams: cfg.maxConcurrentStreams } : {}),
       keepaliveIntervalMs: cfg.grpcKeepaliveIntervalMs,
       keepaliveTimeoutMs: cfg.grpcKeepaliveTimeoutMs,
+      clientCertAuth: cfg.clientTls.clientCertAuth,
     }, {
       method: (path, type) => metrics.grpcMethodByPath(path, type),
       receivedBytes: (n) => metrics.addClientGrpcReceivedBytes(n),

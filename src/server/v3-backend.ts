@@ -105,6 +105,12 @@ export class MemberV3Backend implements V3Backend {
     return { username: u.user, revision: u.revision };
   }
 
+  authInfoFromCommonName(cn: string): AuthInfo | undefined {
+    const auth = this.v3.auth;
+    if (!auth.isEnabled()) return undefined;
+    return { username: cn, revision: auth.revision() };
+  }
+
   // ---- permission checks (etcd's authApplierV3 / checkTxnReqsPermission) --------------------
 
   private user(auth: AuthInfo | undefined): string | undefined {

@@ -35,6 +35,10 @@ export class FakeBackend implements V3Backend {
   }
   hasLeader(): boolean { return this.leader; }
   isLearner(): boolean { return this.learner; }
+  authInfoFromCommonName(): AuthInfo | undefined {
+    return undefined;
+  }
+
   async authInfoFromToken(token: string): Promise<AuthInfo | undefined> {
     const a = this.tokens.get(token);
     if (!a) throw new V3Error('invalidAuthToken');

@@ -150,6 +150,9 @@ export interface V3Backend {
 
   /** Token from the `token` metadata / `Authorization` header. Rejects invalidAuthToken when unknown/expired. */
   authInfoFromToken(token: string): Promise<AuthInfo | undefined>;
+  /** With --client-cert-auth, a request without a token acts as the user its verified client
+   *  certificate names in its CN (etcd's AuthInfoFromTLS); undefined while auth is off. */
+  authInfoFromCommonName(cn: string): AuthInfo | undefined;
 
   // KV. Range is linearizable unless req.serializable; writes go through raft. Header revision.
   range(req: RangeRequest, auth: AuthInfo | undefined): Promise<WithRevision<RangeResponse>>;
@@ -221,4 +224,7 @@ export interface V3ApiOptions {
   /** --grpc-keepalive-interval and --grpc-keepalive-timeout (gRPC only). */
   readonly keepaliveIntervalMs?: number;
   readonly keepaliveTimeoutMs?: number;
+  /** --client-cert-auth on an https:// client URL: gRPC requests without a token are
+   *  authenticated by their client certificate's CN. */
+  readonly clientCertAuth?: boolean;
 }

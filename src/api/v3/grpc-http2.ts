@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import zlib from 'node:zlib';
 import { GrpcCode } from '../../store/v3error.js';
 import type { GrpcType } from '../metrics/grpc-methods.js';
@@ -17,8 +18,6 @@ import type { Wire } from './convert.js';
 
 /** After close(), sessions still open this much later (streams the clients keep open) are destroyed. */
 export const GRPC_CLOSE_GRACE_MS = 2000;
-/** The socket under a session: the session's own `socket` is a proxy that refuses destroy(). */
-const RAW_SOCKET = Symbol('rawSocket');
 /** grpc-go's floor for the server keepalive interval (keepalive.ServerParameters.Time). */
 export const KEEPALIVE_INTERVAL_MIN_MS = 1000;
 /** grpc-timeout has at most 8 digits; Node timers take at most this many milliseconds. */
@@ -123,6 +122,9 @@ function headerString(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** A TLS socket's peer certificate CN (null: none), read once per connection. */
+const peerCommonNames = new WeakMap<Socket, string | null>();
+
 /**
  * One call: the HTTP/2 stream with gRPC's framing. Events: 'data' (a request message of a
  * client-streaming method), 'end' (the client half-closed), 'cancelled' (the client went away or
@@ -154,8 +156,24 @@ export class GrpcCall extends EventEmitter {
     private readonly maxReceiveBytes: number,
     private readonly stats?: MethodStats,
     private readonly observer?: GrpcObserver,
+    /** The connection's own socket (TLS or not), under any stream Node reads through. */
+    private readonly socket?: Socket,
   ) {
     super();
+  }
+
+  /** The CN of the client's certificate when the connection is TLS and the certificate was
+   *  verified against the trusted CA (what etcd's AuthInfoFromTLS reads); else undefined. */
+  peerCommonName(): string | undefined {
+    const s = this.socket;
+    if (!(s instanceof TLSSocket) || !s.authorized) return undefined;
+    let cn = peerCommonNames.get(s);
+    if (cn === undefined) {
+      const subject = s.getPeerCertificate().subject as { CN?: string | string[] } | undefined;
+      cn = (Array.isArray(subject?.CN) ? subject.CN[0] : subject?.CN) ?? null;
+      peerCommonNames.set(s, cn);
+    }
+    return cn ?? undefined;
   }
 
   /** @internal Counts the call as started (a unary call once its request is read, as grpc-go's
@@ -411,6 +429,11 @@ export class GrpcHttp2Server {
   private readonly methods = new Map<string, Method>();
   private readonly h2: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Each session's socket: the session's own `socket` is a proxy that refuses destroy(), and
+   *  over a rewriting stream (h2-intake.ts) it is not even the socket. */
+  private readonly sockets = new WeakMap<http2.Http2Session, Socket>();
+  /** The socket being handed to Node: its 'session' event comes within that call. */
+  private handingOver: Socket | undefined;
   /** Sockets in the intake (h2-intake.ts), not yet a session: close() ends them. */
   private readonly intake = new Set<Socket>();
   private closing = false;
@@ -428,6 +451,7 @@ export class GrpcHttp2Server {
     });
     this.h2.on('session', (s: http2.ServerHttp2Session) => {
       this.sessions.add(s);
+      if (this.handingOver !== undefined) this.sockets.set(s, this.handingOver);
       s.on('error', () => undefined);
       s.once('close', () => this.sessions.delete(s));
       this.keepalive(s);
@@ -442,7 +466,7 @@ export class GrpcHttp2Server {
     const timeout = this.opts.keepaliveTimeoutMs ?? 0;
     if (!(interval > 0 && timeout > 0)) return;
     // Destroying the session only ends its socket, which then waits for the vanished peer.
-    const raw = (s.socket as unknown as { [RAW_SOCKET]?: Socket })[RAW_SOCKET];
+    const raw = this.sockets.get(s);
     const drop = (): void => {
       s.destroy();
       raw?.destroy();
@@ -489,9 +513,12 @@ export class GrpcHttp2Server {
           conn.destroy();
           return;
         }
-        // A rewriting stream is wrapped by Node, which destroys it (and so the socket) itself.
-        if (conn === socket) (conn as unknown as { [RAW_SOCKET]: Socket })[RAW_SOCKET] = socket;
-        this.h2.emit('connection', conn);
+        this.handingOver = socket;
+        try {
+          this.h2.emit('connection', conn);
+        } finally {
+          this.handingOver = undefined;
+        }
       },
       {
         maxConcurrentStreams: this.opts.maxConcurrentStreams || undefined,
@@ -533,7 +560,7 @@ export class GrpcHttp2Server {
       stream.respond({ ':status': 415, 'content-type': 'text/plain' }, { endStream: true });
       return;
     }
-    const call = new GrpcCall(stream, headers, method?.spec ?? NO_SPEC, this.opts.maxReceiveBytes, method?.stats, this.opts.observer);
+    const call = new GrpcCall(stream, headers, method?.spec ?? NO_SPEC, this.opts.maxReceiveBytes, method?.stats, this.opts.observer, this.sockets.get(stream.session!));
     stream.once('close', () => call.closed());
     if (method === undefined) {
       const slash = path.lastIndexOf('/');

@@ -56,11 +56,23 @@ function checkLeaderAndLearner(b: V3Backend, call: GrpcCall, learnerOk: boolean)
   if (!learnerOk && b.isLearner()) throw new V3Error('notSupportedForLearner');
 }
 
+/** Who a call acts as (etcd's AuthInfoFromCtx): its token, from the "token" metadata or (as the
+ *  gateway names it) "authorization"; without one, with --client-cert-auth, the CN of its
+ *  verified client certificate. A Promise only when a token has to be looked up. */
+function authOf(b: V3Backend, opts: V3ApiOptions, call: GrpcCall): Promise<AuthInfo | undefined> | AuthInfo | undefined {
+  const token = call.metadata('token') ?? call.metadata('authorization');
+  if (token) return b.authInfoFromToken(token);
+  if (opts.clientCertAuth !== true) return undefined;
+  // etcd ignores the certificate of its own gateway's proxied calls, which carry this header.
+  if (call.metadata('grpcgateway-accept') !== undefined) return undefined;
+  const cn = call.peerCommonName();
+  return cn === undefined ? undefined : b.authInfoFromCommonName(cn);
+}
+
 /** etcd's interceptors: hasleader, learner, then the token. */
-async function prelude(b: V3Backend, call: GrpcCall, learnerOk: boolean): Promise<AuthInfo | undefined> {
+async function prelude(b: V3Backend, opts: V3ApiOptions, call: GrpcCall, learnerOk: boolean): Promise<AuthInfo | undefined> {
   checkLeaderAndLearner(b, call, learnerOk);
-  const token = call.metadata('token');
-  return token ? b.authInfoFromToken(token) : undefined;
+  return authOf(b, opts, call);
 }
 
 /** `observer`: the member's grpc_server_* and client byte metrics. */
@@ -77,9 +89,9 @@ export function createGrpcServer(backend: V3Backend, opts: V3ApiOptions, observe
   for (const m of unaryMethods(backend, opts)) unary.set(m.path, m);
   const streams = new Map<string, (call: GrpcCall) => void>([
     ['/etcdserverpb.Watch/Watch', watchImpl(backend, opts)],
-    ['/etcdserverpb.Lease/LeaseKeepAlive', keepAliveImpl(backend)],
-    ['/etcdserverpb.Maintenance/Snapshot', snapshotImpl(backend)],
-    ['/v3electionpb.Election/Observe', observeImpl(backend)],
+    ['/etcdserverpb.Lease/LeaseKeepAlive', keepAliveImpl(backend, opts)],
+    ['/etcdserverpb.Maintenance/Snapshot', snapshotImpl(backend, opts)],
+    ['/v3electionpb.Election/Observe', observeImpl(backend, opts)],
     ['/grpc.health.v1.Health/Watch', healthWatchImpl()],
   ]);
 
@@ -116,9 +128,9 @@ function unaryImpl(b: V3Backend, opts: V3ApiOptions, m: UnaryMethod): (req: Wire
     if (call.requestBytes > opts.maxRequestBytes) throw new V3Error('requestTooLarge');
     checkLeaderAndLearner(b, call, m.learnerOk ? m.learnerOk(req) : false);
     // Without a token (the common case) the handler starts in this turn, with no await first.
-    const token = call.metadata('token');
-    if (!token) return m.handler(req, new UnaryContext(undefined, call));
-    return b.authInfoFromToken(token).then((auth) => m.handler(req, new UnaryContext(auth, call)));
+    const auth = authOf(b, opts, call);
+    if (!(auth instanceof Promise)) return m.handler(req, new UnaryContext(auth, call));
+    return auth.then((a) => m.handler(req, new UnaryContext(a, call)));
   };
 }
 
@@ -141,7 +153,7 @@ function watchImpl(b: V3Backend, opts: V3ApiOptions): (call: GrpcCall) => void {
     call.on('end', () => end());
     call.on('cancelled', () => end());
     call.on('drain', () => session?.drained());
-    prelude(b, call, false).then((auth) => {
+    prelude(b, opts, call, false).then((auth) => {
       if (ended) return;
       session = new WatchSession(b, auth, {
         write: (res) => {
@@ -162,7 +174,7 @@ function watchImpl(b: V3Backend, opts: V3ApiOptions): (call: GrpcCall) => void {
   };
 }
 
-function keepAliveImpl(b: V3Backend): (call: GrpcCall) => void {
+function keepAliveImpl(b: V3Backend, opts: V3ApiOptions): (call: GrpcCall) => void {
   return (call) => {
     let pending = 0;
     let ended = false;
@@ -172,7 +184,7 @@ function keepAliveImpl(b: V3Backend): (call: GrpcCall) => void {
       ended = true;
       call.fail(toStatus(err));
     };
-    const ready = prelude(b, call, false);
+    const ready = prelude(b, opts, call, false);
     ready.catch(fail);
     call.on('data', (req: Wire) => {
       if (ended) return;
@@ -213,12 +225,12 @@ function waitDrain(call: GrpcCall): Promise<void> {
   });
 }
 
-function snapshotImpl(b: V3Backend): (call: GrpcCall) => void {
+function snapshotImpl(b: V3Backend, opts: V3ApiOptions): (call: GrpcCall) => void {
   return (call) => {
     let cancelled = false;
     call.on('cancelled', () => { cancelled = true; });
     (async () => {
-      const auth = await prelude(b, call, false);
+      const auth = await prelude(b, opts, call, false);
       const snap = await b.snapshot(auth);
       const { createHash } = await import('node:crypto');
       const sha = createHash('sha256');
@@ -246,12 +258,12 @@ function snapshotImpl(b: V3Backend): (call: GrpcCall) => void {
   };
 }
 
-function observeImpl(b: V3Backend): (call: GrpcCall) => void {
+function observeImpl(b: V3Backend, opts: V3ApiOptions): (call: GrpcCall) => void {
   return (call) => {
     const ac = new AbortController();
     call.on('cancelled', () => ac.abort());
     (async () => {
-      const auth = await prelude(b, call, false);
+      const auth = await prelude(b, opts, call, false);
       await observe(b, call.request, auth, ac.signal, async (res) => {
         if (!call.write(res) && !ac.signal.aborted) await waitDrain(call);
       });
