@@ -6,10 +6,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { huffmanDecode } from '../../src/api/v3/hpack-huffman.js';
 import { fixAuthority } from '../../src/api/v3/h2-intake.js';
 import { GrpcHttp2Server, grpcFrame, type MethodSpec } from '../../src/api/v3/grpc-http2.js';
 import type { Wire } from '../../src/api/v3/convert.js';
+import { createCa, issueCert } from '../../src/api/tls/certs.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -264,5 +266,48 @@ test('the first SETTINGS a client gets announce --max-concurrent-streams; close(
   } finally {
     s.destroy();
     l.close();
+  }
+});
+
+test('TLS: a client whose first request and SETTINGS ACK arrive with its preface is served (no write of the intake still in flight when Node takes over)', async () => {
+  const ca = await createCa('intake test CA', 1);
+  const cert = await issueCert(ca, { sans: ['127.0.0.1'], days: 1, usage: 'server' });
+  const tlsServer = tls.createServer({ cert: cert.certPem, key: cert.keyPem, ALPNProtocols: ['h2'] }, (s) => server.injectConnection(s));
+  await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
+  const block = Buffer.concat([
+    Buffer.from([0x83, 0x87, 0x04]), str('/t.S/Echo'), // :method POST, :scheme https, :path
+    Buffer.from([0x41]), str('127.0.0.1'),
+    Buffer.from([0x00]), str('content-type'), str('application/grpc'),
+  ]);
+  try {
+    for (let i = 0; i < 20; i++) {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const c = tls.connect({ port: (tlsServer.address() as net.AddressInfo).port, host: '127.0.0.1', ca: ca.certPem, ALPNProtocols: ['h2'] }, () => {
+          // Everything at once, the ACK before the server's SETTINGS could even have arrived.
+          c.write(Buffer.concat([PREFACE, frame(4, 0, 0, Buffer.alloc(0)), frame(4, 1, 0, Buffer.alloc(0)), frame(1, 0x4, 1, block), frame(0, 0x1, 1, message(`tls ${i}`))]));
+        });
+        let buf = Buffer.alloc(0);
+        const data: Buffer[] = [];
+        c.on('data', (d: Buffer) => {
+          buf = Buffer.concat([buf, d]);
+          while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+            const len = buf.readUIntBE(0, 3);
+            const [type, flags, stream] = [buf[3]!, buf[4]!, buf.readUInt32BE(5)];
+            if (type === 4 && !(flags & 1)) c.write(frame(4, 1, 0, Buffer.alloc(0)));
+            if (type === 0 && stream === 1) data.push(buf.subarray(9, 9 + len));
+            if (stream === 1 && (type === 3 || (type === 1 && flags & 0x1))) {
+              c.destroy();
+              resolve(JSON.parse(Buffer.concat(data).subarray(5).toString() || '{}').echo);
+            }
+            buf = buf.subarray(9 + len);
+          }
+        });
+        c.on('error', reject);
+        c.on('close', () => reject(new Error('closed without an answer')));
+      });
+      assert.equal(answer, `tls ${i}`);
+    }
+  } finally {
+    tlsServer.close();
   }
 });

@@ -31,7 +31,13 @@ for (const impl of ['etcd', 'tsetcd'] as const) {
       '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
       '--initial-cluster', `cn=http://127.0.0.1:${peerPort}`,
       '--cert-file', server.certFile, '--key-file', server.keyFile, '--trusted-ca-file', caFile, '--client-cert-auth',
-    ], { stdio: 'ignore', env: { ...process.env, ...env } });
+    ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let log = '';
+    const keep = (d: Buffer): void => {
+      log = (log + d.toString()).slice(-8000);
+    };
+    member.stdout!.on('data', keep);
+    member.stderr!.on('data', keep);
     trackChild(member);
     const ctl = (cert: { certFile: string; keyFile: string }, a: string[]): Promise<{ code: number; out: string }> =>
       new Promise((resolve) => {
@@ -59,7 +65,7 @@ for (const impl of ['etcd', 'tsetcd'] as const) {
         up = (await ctl(root, ['endpoint', 'health'])).code;
         if (up !== 0) await new Promise((r) => setTimeout(r, 250));
       }
-      assert.equal(up, 0, 'the member came up');
+      assert.equal(up, 0, `the member came up; its log ends:\n${log}`);
       await ok(root, ['put', 'a/1', 'before']);
       await ok(root, ['role', 'add', 'root']);
       await ok(root, ['user', 'add', 'root:rootpw', '--interactive=false']);

@@ -419,7 +419,16 @@ export function takeHttp2Connection(socket: Socket, deliver: (conn: Socket | Dup
       heldCost += b.length + H2_INTAKE_FRAME_COST_BYTES;
     }
     if (heldCost + frames.buffered() > H2_INTAKE_BUFFER_LIMIT_BYTES) return finish(() => socket.destroy());
-    if (frames.ackDropped && frames.sawRequest) handOver();
+    maybeHandOver();
+  };
+  // Node's HTTP/2 session must be the socket's only writer: on a TLS socket it writes natively
+  // and aborts the process (TLSWrap: "Assertion failed: !current_write_") if the intake's own
+  // write is still in flight. So the hand-over also waits for that write to complete, even when
+  // the client's ACK of it (or its whole first request) is already here.
+  let settingsWritten = false;
+  let idle = false;
+  const maybeHandOver = (): void => {
+    if (!done && settingsWritten && frames.ackDropped && (frames.sawRequest || idle)) handOver();
   };
   const onError = (): void => {
     if (!done) finish(() => socket.destroy());
@@ -428,7 +437,10 @@ export function takeHttp2Connection(socket: Socket, deliver: (conn: Socket | Dup
   const onTimer = (): void => {
     if (!frames.ackDropped) return finish(() => socket.destroy());
     const left = opts.idleMs - (performance.now() - started);
-    if (left <= 0) return handOver();
+    if (left <= 0) {
+      idle = true;
+      return maybeHandOver();
+    }
     timer = setTimeout(onTimer, left);
     timer.unref();
   };
@@ -439,7 +451,11 @@ export function takeHttp2Connection(socket: Socket, deliver: (conn: Socket | Dup
   socket.on('data', onData);
   socket.on('error', onError);
   socket.on('close', onError);
-  socket.write(settingsFrame(opts.maxConcurrentStreams));
+  socket.write(settingsFrame(opts.maxConcurrentStreams), (err) => {
+    if (err) return onError();
+    settingsWritten = true;
+    maybeHandOver();
+  });
   socket.resume();
 }
 
