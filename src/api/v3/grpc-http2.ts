@@ -169,8 +169,9 @@ export class GrpcCall extends EventEmitter {
     if (!(s instanceof TLSSocket) || !s.authorized) return undefined;
     let cn = peerCommonNames.get(s);
     if (cn === undefined) {
-      const subject = s.getPeerCertificate().subject as { CN?: string | string[] } | undefined;
-      cn = (Array.isArray(subject?.CN) ? subject.CN[0] : subject?.CN) ?? null;
+      // null once the socket is gone. With several CNs Go's pkix.Name keeps the last.
+      const subject = s.getPeerCertificate()?.subject as { CN?: string | string[] } | undefined;
+      cn = (Array.isArray(subject?.CN) ? subject.CN[subject.CN.length - 1] : subject?.CN) ?? null;
       peerCommonNames.set(s, cn);
     }
     return cn ?? undefined;

@@ -60,8 +60,9 @@ function checkLeaderAndLearner(b: V3Backend, call: GrpcCall, learnerOk: boolean)
  *  gateway names it) "authorization"; without one, with --client-cert-auth, the CN of its
  *  verified client certificate. A Promise only when a token has to be looked up. */
 function authOf(b: V3Backend, opts: V3ApiOptions, call: GrpcCall): Promise<AuthInfo | undefined> | AuthInfo | undefined {
+  // Present but empty is still a token (an invalid one), as in etcd.
   const token = call.metadata('token') ?? call.metadata('authorization');
-  if (token) return b.authInfoFromToken(token);
+  if (token !== undefined) return b.authInfoFromToken(token);
   if (opts.clientCertAuth !== true) return undefined;
   // etcd ignores the certificate of its own gateway's proxied calls, which carry this header.
   if (call.metadata('grpcgateway-accept') !== undefined) return undefined;

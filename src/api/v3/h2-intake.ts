@@ -439,6 +439,8 @@ export function takeHttp2Connection(socket: Socket, deliver: (conn: Socket | Dup
     const left = opts.idleMs - (performance.now() - started);
     if (left <= 0) {
       idle = true;
+      // Our SETTINGS write has not completed in all that time: the peer is not reading.
+      if (!settingsWritten) return finish(() => socket.destroy());
       return maybeHandOver();
     }
     timer = setTimeout(onTimer, left);
