@@ -1,4 +1,5 @@
 // One tsetcd member process: boots from the data dir, runs raft, serves peers and clients.
+import { JwtTokens } from '../store/auth/jwt.js';
 import http from 'node:http';
 import type net from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -50,6 +51,15 @@ export class TsetcdServer {
     const cfg = this.cfg;
     for (const f of cfg.ignored) this.log.warn({ flag: f }, 'flag accepted and ignored by tsetcd');
     if (cfg.unsafeNoFsync) this.log.warn({}, '--unsafe-no-fsync: the WAL is not fsynced; a crash can lose acknowledged writes');
+    let jwt: JwtTokens | undefined;
+    if (cfg.authToken.split(',')[0] === 'jwt') {
+      try {
+        jwt = JwtTokens.fromOption(cfg.authToken, (msg) => this.log.warn({}, msg));
+      } catch (err) {
+        // etcd exits the same way, after logging the option's problem.
+        throw new Error(`failed to create token provider: ${(err as Error).message}`);
+      }
+    }
     // TLS material first: auto-TLS writes <data-dir>/fixtures, and joining needs peer TLS.
     this.peerTls = await loadTlsMaterial(cfg.peerTls, 'peer', {
       dataDir: cfg.dataDir,
@@ -130,7 +140,7 @@ export class TsetcdServer {
     // Client side: gRPC (v3) and HTTP/1.1 (v2, gateway, health) on the same ports.
     this.v3 = new MemberV3Backend(
       this.member,
-      { token: cfg.initialClusterToken, quotaBackendBytes: cfg.quotaBackendBytes, maxTxnOps: cfg.maxTxnOps },
+      { token: cfg.initialClusterToken, quotaBackendBytes: cfg.quotaBackendBytes, maxTxnOps: cfg.maxTxnOps, jwt },
       { forward: (op, args) => this.forwardToLeader(op, args) },
       () => this.transport,
     );
@@ -148,7 +158,8 @@ export class TsetcdServer {
       ...(cfg.maxConcurrentStreams > 0 && cfg.maxConcurrentStreams < 2 ** 31 ? { maxConcurrentStreams: cfg.maxConcurrentStreams } : {}),
       keepaliveIntervalMs: cfg.grpcKeepaliveIntervalMs,
       keepaliveTimeoutMs: cfg.grpcKeepaliveTimeoutMs,
-      clientCertAuth: cfg.clientTls.clientCertAuth,
+      // etcd's --auto-tls replaces the client TLS settings, --client-cert-auth included.
+      clientCertAuth: cfg.clientTls.clientCertAuth && !(cfg.clientTls.autoTls && cfg.clientTls.certFile === '' && cfg.clientTls.keyFile === ''),
     }, {
       method: (path, type) => metrics.grpcMethodByPath(path, type),
       receivedBytes: (n) => metrics.addClientGrpcReceivedBytes(n),

@@ -175,9 +175,6 @@ test('other validations: compaction, logger, log outputs, auth token', () => {
   const revision = config(['--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1000']);
   assert.equal(revision.autoCompactionRetentionRevisions, 1000);
   assert.equal(revision.autoCompactionRetentionMs, 0);
-  const jwt = run(['--auth-token', 'jwt,pub-key=a.pub,priv-key=a.key,sign-method=RS256']);
-  assert.ok(jwt.warnings.some((w) => w.startsWith('--auth-token jwt is not supported by tsetcd; serving simple tokens')), jwt.warnings.join('\n'));
-  assert.ok(!run(['--auth-token', 'simple']).warnings.some((w) => w.includes('jwt')));
   const cost = run(['--bcrypt-cost', '2']);
   assert.equal(cost.config.bcryptCost, 10);
   assert.ok(cost.warnings.some((w) => w.includes('bcrypt')));

@@ -455,8 +455,6 @@ function buildConfig(values: FlagValues, fromFile: boolean, warnings: string[]):
   const authToken = values.str('auth-token');
   const tokenType = authToken.split(',')[0] ?? '';
   if (tokenType !== 'simple' && tokenType !== 'jwt') throw new ConfigError(`auth: unknown token type: ${tokenType}`, false);
-  // Not silently: a jwt user should know that tokens are the member's own, forgotten on restart.
-  if (tokenType === 'jwt') warnings.push('--auth-token jwt is not supported by tsetcd; serving simple tokens (valid on every member, forgotten when a member restarts, expiring after --auth-token-ttl unused)');
   let bcryptCost = values.num('bcrypt-cost');
   if (bcryptCost < 4 || bcryptCost > 31) {
     warnings.push(`use default bcrypt cost instead of the invalid given cost (given ${bcryptCost}, default 10, valid 4..31)`);
