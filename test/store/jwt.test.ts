@@ -35,7 +35,8 @@ test('RS, PS, ES and HS tokens round-trip; a token is refused by another key, an
     const p = provider(`jwt,pub-key=${files.has('pub.pem') ? 'pub.pem' : ''},priv-key=priv.pem,sign-method=${alg},ttl=2m`, files);
     const t = p.assign('alice', 7, NOW);
     assert.deepEqual(p.info(t, NOW + 119_000), { username: 'alice', revision: 7 }, alg);
-    assert.equal(p.info(t, NOW + 120_000), undefined, `${alg}: expired after its ttl`);
+    assert.deepEqual(p.info(t, NOW + 120_999), { username: 'alice', revision: 7 }, `${alg}: valid through its exp second (as in Go)`);
+    assert.equal(p.info(t, NOW + 121_000), undefined, `${alg}: expired after its ttl`);
     const [h, c, s] = t.split('.') as [string, string, string];
     const claims = JSON.parse(Buffer.from(c, 'base64url').toString()) as Record<string, unknown>;
     assert.deepEqual(Object.keys(claims), ['exp', 'revision', 'username']);
@@ -49,6 +50,12 @@ test('RS, PS, ES and HS tokens round-trip; a token is refused by another key, an
   assert.equal(other.info(provider('jwt,priv-key=priv.pem,sign-method=RS256', rsa).assign('a', 1, NOW), NOW), undefined, 'another key');
   const ps = provider('jwt,priv-key=priv.pem,sign-method=PS256', rsa);
   assert.equal(provider('jwt,priv-key=priv.pem,sign-method=RS256', rsa).info(ps.assign('a', 1, NOW), NOW), undefined, 'another algorithm, same key');
+});
+
+test('with both keys, tokens are verified with the private key\'s public half (as etcd does), so a stray pub-key does not break logins', () => {
+  const files = new Map([['priv.pem', rsa.get('priv.pem')!], ['pub.pem', keyFiles('rsa').get('pub.pem')!]]);
+  const p = provider('jwt,pub-key=pub.pem,priv-key=priv.pem,sign-method=RS256', files);
+  assert.deepEqual(p.info(p.assign('carol', 2, NOW), NOW), { username: 'carol', revision: 2 });
 });
 
 test('the default ttl is 5 minutes; a public key alone verifies but cannot sign; a private key alone does both', () => {
@@ -76,7 +83,10 @@ test("--auth-token jwt option errors are etcd's; unknown options are warned abou
   assert.equal(err('jwt,pub-key=pub.pem,sign-method=RS256', keyFiles('ec')), 'key is not a valid RSA public key');
   assert.equal(err('jwt,pub-key=nope.pem,priv-key=priv.pem,sign-method=RS256'), 'open nope.pem: no such file or directory');
   assert.equal(err('jwt,priv-key=priv.pem,sign-method=RS256,ttl=xx'), 'time: invalid duration "xx"');
-  assert.equal(err('jwt,sign-method=RS256'), 'auth: missing key');
+  assert.equal(err('jwt,sign-method=RS256'), 'auth: missing key data');
+  // An empty key file is no key: an empty HMAC secret would let anyone sign.
+  assert.equal(err('jwt,priv-key=empty,sign-method=HS256', new Map([['empty', Buffer.alloc(0)]])), 'auth: missing key data');
+  assert.equal(err('jwt,priv-key=priv.pem,sign-method=ES256', keyFiles('ec', 'secp384r1')), 'key is invalid (ES256 needs curve prime256v1)');
   const warnings: string[] = [];
   provider('jwt,priv-key=priv.pem,sign-method=RS256,foo=bar', rsa, warnings);
   assert.deepEqual(warnings, ['auth: unknown JWT options: [foo]']);

@@ -15,6 +15,8 @@ export const JWT_TTL_DEFAULT_MS = 5 * 60_000;
 export const JWT_TOKEN_BYTES_MAX = 16 * 1024;
 
 type Family = 'RS' | 'PS' | 'ES' | 'HS';
+/** The curve each ES method signs on (r||s of its size). */
+const EC_CURVES = { '256': 'prime256v1', '384': 'secp384r1', '512': 'secp521r1' } as const;
 const HASHES = { '256': 'sha256', '384': 'sha384', '512': 'sha512' } as const;
 
 /** Why a jwt --auth-token cannot be used; `message` is etcd's. */
@@ -63,19 +65,22 @@ export class JwtTokens {
         throw new JwtConfigError((err as Error).message);
       }
     }
+    // An empty file is no key (an empty HMAC secret would let anyone sign).
     const file = (k: string): Buffer | undefined => {
       const p = opts.get(k);
       if (p === undefined || p === '') return undefined;
+      let data: Buffer;
       try {
-        return read(p);
+        data = read(p);
       } catch (err) {
         throw new JwtConfigError(`open ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`);
       }
+      return data.length > 0 ? data : undefined;
     };
     const privPem = file('priv-key');
     const pubPem = file('pub-key');
     if (family === 'HS') {
-      if (privPem === undefined) throw new JwtConfigError('auth: missing key');
+      if (privPem === undefined) throw new JwtConfigError('auth: missing key data');
       return new JwtTokens(alg, family, HASHES[bits], privPem, privPem, ttlMs);
     }
     const wantType = family === 'ES' ? 'ec' : 'rsa';
@@ -94,8 +99,10 @@ export class JwtTokens {
       pub = undefined;
     }
     if (pubPem !== undefined && (pub === undefined || pub.asymmetricKeyType !== wantType)) throw new JwtConfigError(`key is not a valid ${what} public key`);
-    const verifyKey = pub ?? (priv ? createPublicKey(priv) : undefined);
-    if (verifyKey === undefined) throw new JwtConfigError('auth: missing key');
+    if (family === 'ES' && (priv ?? pub)!.asymmetricKeyDetails?.namedCurve !== EC_CURVES[bits]) throw new JwtConfigError(`key is invalid (${alg} needs curve ${EC_CURVES[bits]})`);
+    // With a private key, etcd verifies with its public half and ignores pub-key.
+    const verifyKey = priv !== undefined ? createPublicKey(priv) : pub;
+    if (verifyKey === undefined) throw new JwtConfigError('auth: missing key data');
     return new JwtTokens(alg, family, HASHES[bits], priv, verifyKey, ttlMs);
   }
 
@@ -118,8 +125,13 @@ export class JwtTokens {
       const header = JSON.parse(strictB64url(h).toString('utf8')) as { alg?: unknown };
       if (header.alg !== this.alg) return undefined;
       if (!this.verifySignature(`${h}.${c}`, strictB64url(s))) return undefined;
-      const claims = JSON.parse(strictB64url(c).toString('utf8')) as { exp?: unknown; revision?: unknown; username?: unknown };
-      if (typeof claims.exp === 'number' && claims.exp * 1000 <= nowMs) return undefined;
+      const claims = JSON.parse(strictB64url(c).toString('utf8')) as { exp?: unknown; nbf?: unknown; iat?: unknown; revision?: unknown; username?: unknown };
+      // golang-jwt's MapClaims.Valid, in whole seconds: exp 0 is unset, exp == now still valid,
+      // nbf and iat must not be in the future.
+      const now = Math.floor(nowMs / 1000);
+      if (typeof claims.exp === 'number' && claims.exp !== 0 && now > claims.exp) return undefined;
+      if (typeof claims.nbf === 'number' && now < claims.nbf) return undefined;
+      if (typeof claims.iat === 'number' && now < claims.iat) return undefined;
       if (typeof claims.username !== 'string' || typeof claims.revision !== 'number') return undefined;
       return { username: claims.username, revision: claims.revision };
     } catch {
@@ -160,7 +172,8 @@ export class JwtTokens {
 
 const { RSA_PKCS1_PSS_PADDING, RSA_PSS_SALTLEN_DIGEST: PSS_SALT_DIGEST, RSA_PSS_SALTLEN_AUTO: PSS_SALT_AUTO } = constants;
 
-/** Unpadded base64url, strictly (Node's decoder would skip stray characters; Go's does not). */
+/** Unpadded base64url in its canonical form only (Node's decoder would skip stray characters;
+ *  Go's is stricter than Node's but takes a few forms this refuses, e.g. '=' padding). */
 function strictB64url(s: string): Buffer {
   const b = Buffer.from(s, 'base64url');
   if (b.toString('base64url') !== s) throw new Error('not base64url');

@@ -367,7 +367,12 @@ export class AuthStore {
     const u = this.users.get(name);
     if (u === undefined) throw new V3Error('authFailed');
     if (u.noPassword || u.passwordHash === undefined) throw new V3Error('noPasswordUser');
-    if (!(await verifyPassword(password, u.passwordHash))) throw new V3Error('authFailed');
+    const hash = u.passwordHash;
+    if (!(await verifyPassword(password, hash))) throw new V3Error('authFailed');
+    // As in authenticate(): the password may have changed while hashing. The caller issues its
+    // token (at the current revision) in this same turn.
+    if (!this.enabled) throw new V3Error('authNotEnabled');
+    if (this.users.get(name)?.passwordHash !== hash) throw new V3Error('authFailed');
   }
 
   /** A token to replicate for a user who passed checkPassword ("<16 letters>.<revision>"). */
