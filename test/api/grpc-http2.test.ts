@@ -6,10 +6,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
-import zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { GrpcHttp2Server, encodeGrpcMessage, grpcFrame, parseGrpcTimeout, type GrpcCall, type MethodSpec } from '../../src/api/v3/grpc-http2.js';
 import type { Wire } from '../../src/api/v3/convert.js';
+import { CLIENT_PREFACE, grpcMessage as msg, h2frame, serveOnLoopback } from './h2-helpers.js';
 
 const MAX_RECEIVE = 1024;
 const json = (requestStream: boolean, responseStream: boolean): MethodSpec => ({
@@ -20,8 +20,8 @@ const json = (requestStream: boolean, responseStream: boolean): MethodSpec => ({
 });
 
 let server: GrpcHttp2Server;
-let listener: net.Server;
 let port: number;
+let stop: () => Promise<void>;
 let aborted = 0;
 let echoed = 0;
 const chatEvents: string[] = [];
@@ -51,25 +51,11 @@ before(async () => {
     });
     call.on('end', () => call.end());
   });
-  listener = net.createServer((s) => server.injectConnection(s));
-  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
-  port = (listener.address() as net.AddressInfo).port;
+  ({ port, close: stop } = await serveOnLoopback(server));
 });
 
-after(async () => {
-  listener.close();
-  await server.close();
-});
+after(() => stop());
 
-function msg(v: unknown, compressed?: 'gzip'): Buffer {
-  let body = Buffer.from(JSON.stringify(v));
-  if (compressed) body = zlib.gzipSync(body);
-  const f = Buffer.alloc(5 + body.length);
-  f[0] = compressed ? 1 : 0;
-  f.writeUInt32BE(body.length, 1);
-  body.copy(f, 5);
-  return f;
-}
 
 interface RawResult {
   headers: http2.IncomingHttpHeaders;
@@ -204,15 +190,6 @@ test('grpc-timeout and grpc-message codecs', () => {
   assert.equal(encodeGrpcMessage('ü'), '%C3%BC');
 });
 
-/** HTTP/2 frame: 3-byte length, type, flags, stream id, payload. */
-function h2frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, payload]);
-}
 
 /** HPACK literal fields without indexing (short names and values only: one-byte lengths). */
 function hpackLiterals(fields: Array<[string, string]>): Buffer {
@@ -226,7 +203,7 @@ test('a bare RST_STREAM(NO_ERROR) before any message or half-close (as grpc-go m
   await new Promise((r) => s.once('connect', r));
   const HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, END_HEADERS = 4;
   const pause = (): Promise<unknown> => new Promise((r) => setTimeout(r, 30));
-  s.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), h2frame(SETTINGS, 0, 0)]));
+  s.write(Buffer.concat([CLIENT_PREFACE, h2frame(SETTINGS, 0, 0)]));
   await pause();
   s.write(h2frame(SETTINGS, 1, 0)); // acknowledges the server's SETTINGS, sent by now
   await pause();
@@ -283,7 +260,7 @@ test('keepalive (--grpc-keepalive-interval/-timeout): a quiet client that answer
     await new Promise((r) => mute.once('connect', r));
     const t0 = performance.now();
     // A client that never answers the server's PING (node's http2 client acknowledges them).
-    mute.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), h2frame(4, 0, 0)]));
+    mute.write(Buffer.concat([CLIENT_PREFACE, h2frame(4, 0, 0)]));
     const closedAfter = await new Promise<number>((resolve) => {
       const t = setTimeout(() => resolve(Infinity), 5000);
       mute.once('close', () => {

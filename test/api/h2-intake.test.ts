@@ -12,6 +12,7 @@ import { fixAuthority } from '../../src/api/v3/h2-intake.js';
 import { GrpcHttp2Server, grpcFrame, type MethodSpec } from '../../src/api/v3/grpc-http2.js';
 import type { Wire } from '../../src/api/v3/convert.js';
 import { createCa, issueCert } from '../../src/api/tls/certs.js';
+import { CLIENT_PREFACE, grpcMessage, h2frame, serveOnLoopback } from './h2-helpers.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -68,29 +69,16 @@ const json: MethodSpec = {
   encode: (v) => grpcFrame(Buffer.isBuffer(v) ? v : Buffer.from(JSON.stringify(v))),
 };
 let server: GrpcHttp2Server;
-let listener: net.Server;
 let port: number;
+let stop: () => Promise<void>;
 
 before(async () => {
   server = new GrpcHttp2Server({ maxReceiveBytes: 1024 * 1024, toStatus: (err) => ({ code: 2, details: (err as Error).message }) });
   server.unary('/t.S/Echo', json, async (req) => ({ echo: req }));
-  listener = net.createServer((s) => server.injectConnection(s));
-  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
-  port = (listener.address() as net.AddressInfo).port;
+  ({ port, close: stop } = await serveOnLoopback(server));
 });
 
-after(async () => {
-  listener.close();
-  await server.close();
-});
-
-function message(v: unknown): Buffer {
-  const body = Buffer.from(JSON.stringify(v));
-  const f = Buffer.alloc(5 + body.length);
-  f.writeUInt32BE(body.length, 1);
-  body.copy(f, 5);
-  return f;
-}
+after(() => stop());
 
 /** One Echo call on `session`: the echoed value and grpc-status, or the stream's error. */
 function echo(session: http2.ClientHttp2Session, v: unknown, headers: http2.OutgoingHttpHeaders = {}): Promise<{ value?: unknown; status?: string; error?: string }> {
@@ -105,7 +93,7 @@ function echo(session: http2.ClientHttp2Session, v: unknown, headers: http2.Outg
       resolve({ value: body.length > 5 ? (JSON.parse(body.subarray(5).toString()) as { echo: unknown }).echo : undefined, status });
     });
     req.on('error', (err) => resolve({ error: err.message }));
-    req.end(message(v));
+    req.end(grpcMessage(v));
   });
 }
 
@@ -137,14 +125,6 @@ test('a valid :authority: many calls, and concurrent connections, are served as 
   }
 });
 
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, payload]);
-}
 
 type Frame = { type: number; flags: number; stream: number; payload: Buffer };
 
@@ -164,7 +144,7 @@ function rawClient(bytes: Buffer[], until: (f: Frame) => boolean = () => false, 
         const f = { type: buf[3]!, flags: buf[4]!, stream: buf.readUInt32BE(5), payload: buf.subarray(9, 9 + len) };
         buf = buf.subarray(9 + len);
         frames.push(f);
-        if (f.type === 4 && !(f.flags & 1)) s.write(frame(4, 1, 0, Buffer.alloc(0)));
+        if (f.type === 4 && !(f.flags & 1)) s.write(h2frame(4, 1, 0, Buffer.alloc(0)));
         if (until(f)) s.destroy();
       }
     });
@@ -183,7 +163,6 @@ function rawClient(bytes: Buffer[], until: (f: Frame) => boolean = () => false, 
   });
 }
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 test('raw frames: a header block with a bad :authority split over HEADERS + CONTINUATION, with padding, is answered', async () => {
   const block = Buffer.concat([
@@ -195,11 +174,11 @@ test('raw frames: a header block with a bad :authority split over HEADERS + CONT
   ]);
   const padded = Buffer.concat([Buffer.from([3]), block.subarray(0, 20), Buffer.alloc(3)]);
   const { frames } = await rawClient([
-    PREFACE,
-    frame(4, 0, 0, Buffer.alloc(0)),
-    frame(1, 0x8, 1, padded), // HEADERS, PADDED, no END_HEADERS
-    frame(9, 0x4, 1, block.subarray(20)), // CONTINUATION, END_HEADERS
-    frame(0, 0x1, 1, message('raw')), // DATA, END_STREAM
+    CLIENT_PREFACE,
+    h2frame(4, 0, 0, Buffer.alloc(0)),
+    h2frame(1, 0x8, 1, padded), // HEADERS, PADDED, no END_HEADERS
+    h2frame(9, 0x4, 1, block.subarray(20)), // CONTINUATION, END_HEADERS
+    h2frame(0, 0x1, 1, grpcMessage('raw')), // DATA, END_STREAM
   ], (f) => f.stream === 1 && (f.type === 3 || (f.type === 1 && (f.flags & 0x1) !== 0)));
   const data = frames.filter((f) => f.type === 0 && f.stream === 1);
   assert.equal(frames.filter((f) => f.type === 3).length, 0, 'no RST_STREAM');
@@ -207,15 +186,15 @@ test('raw frames: a header block with a bad :authority split over HEADERS + CONT
 });
 
 test('bad input: garbage after the preface, an absurd frame length, a silent client: closed; the server serves on', async () => {
-  const garbage = await rawClient([PREFACE, Buffer.from('this is not a frame at all, just text.......')]);
+  const garbage = await rawClient([CLIENT_PREFACE, Buffer.from('this is not a frame at all, just text.......')]);
   assert.equal(garbage.closed, true);
   // A frame over 16 KiB (SETTINGS_MAX_FRAME_SIZE's floor, which Node keeps); a flood of empty
   // frames before the first request.
-  const huge = await rawClient([PREFACE, frame(4, 0, 0, Buffer.alloc(0)), Buffer.from([0x00, 0x40, 0x01, 0, 0, 0, 0, 0, 1])]);
+  const huge = await rawClient([CLIENT_PREFACE, h2frame(4, 0, 0, Buffer.alloc(0)), Buffer.from([0x00, 0x40, 0x01, 0, 0, 0, 0, 0, 1])]);
   assert.equal(huge.closed, true);
-  const flood = await rawClient([PREFACE, frame(4, 0, 0, Buffer.alloc(0)), Buffer.concat(Array.from({ length: 8000 }, () => frame(8, 0, 0, Buffer.from([0, 0, 0, 1]))))]);
+  const flood = await rawClient([CLIENT_PREFACE, h2frame(4, 0, 0, Buffer.alloc(0)), Buffer.concat(Array.from({ length: 8000 }, () => h2frame(8, 0, 0, Buffer.from([0, 0, 0, 1]))))]);
   assert.equal(flood.closed, true);
-  const notH2 = await rawClient([Buffer.from('PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))]);
+  const notH2 = await rawClient([Buffer.from('PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n'), h2frame(4, 0, 0, Buffer.alloc(0))]);
   assert.equal(notH2.closed, true);
   const c = http2.connect(`http://127.0.0.1:${port}`);
   try {
@@ -232,11 +211,11 @@ test('a PING before the first request does not turn the fix off', async () => {
     Buffer.from([0x00]), str('content-type'), str('application/grpc'),
   ]);
   const { frames } = await rawClient([
-    PREFACE,
-    frame(4, 0, 0, Buffer.alloc(0)),
-    frame(6, 0, 0, Buffer.alloc(8, 7)), // PING
-    frame(1, 0x4, 1, block),
-    frame(0, 0x1, 1, message('after ping')),
+    CLIENT_PREFACE,
+    h2frame(4, 0, 0, Buffer.alloc(0)),
+    h2frame(6, 0, 0, Buffer.alloc(8, 7)), // PING
+    h2frame(1, 0x4, 1, block),
+    h2frame(0, 0x1, 1, grpcMessage('after ping')),
   ], (f) => f.stream === 1 && (f.type === 3 || (f.type === 1 && (f.flags & 0x1) !== 0)));
   assert.equal(frames.filter((f) => f.type === 6 && f.flags & 1).length, 1, 'the PING is answered');
   assert.equal(frames.filter((f) => f.type === 3).length, 0, 'no RST_STREAM');
@@ -284,7 +263,7 @@ test('TLS: a client whose first request and SETTINGS ACK arrive with its preface
       const answer = await new Promise<string>((resolve, reject) => {
         const c = tls.connect({ port: (tlsServer.address() as net.AddressInfo).port, host: '127.0.0.1', ca: ca.certPem, ALPNProtocols: ['h2'] }, () => {
           // Everything at once, the ACK before the server's SETTINGS could even have arrived.
-          c.write(Buffer.concat([PREFACE, frame(4, 0, 0, Buffer.alloc(0)), frame(4, 1, 0, Buffer.alloc(0)), frame(1, 0x4, 1, block), frame(0, 0x1, 1, message(`tls ${i}`))]));
+          c.write(Buffer.concat([CLIENT_PREFACE, h2frame(4, 0, 0, Buffer.alloc(0)), h2frame(4, 1, 0, Buffer.alloc(0)), h2frame(1, 0x4, 1, block), h2frame(0, 0x1, 1, grpcMessage(`tls ${i}`))]));
         });
         let buf = Buffer.alloc(0);
         const data: Buffer[] = [];
@@ -293,7 +272,7 @@ test('TLS: a client whose first request and SETTINGS ACK arrive with its preface
           while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
             const len = buf.readUIntBE(0, 3);
             const [type, flags, stream] = [buf[3]!, buf[4]!, buf.readUInt32BE(5)];
-            if (type === 4 && !(flags & 1)) c.write(frame(4, 1, 0, Buffer.alloc(0)));
+            if (type === 4 && !(flags & 1)) c.write(h2frame(4, 1, 0, Buffer.alloc(0)));
             if (type === 0 && stream === 1) data.push(buf.subarray(9, 9 + len));
             if (stream === 1 && (type === 3 || (type === 1 && flags & 0x1))) {
               c.destroy();
