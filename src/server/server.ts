@@ -1,5 +1,4 @@
 // One tsetcd member process: boots from the data dir, runs raft, serves peers and clients.
-import { JwtTokens } from '../store/auth/jwt.js';
 import http from 'node:http';
 import type net from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -20,6 +19,7 @@ import { peerRequest } from './peer-http.js';
 import { MemberMetrics, registerMetricsRoute, createMetricsServer, type MetricsServer } from '../api/metrics/index.js';
 import { DEFAULT_QUOTA_BACKEND_BYTES } from './member.js';
 import { MemberV2Backend } from './v2-backend.js';
+import { JwtTokens } from '../store/auth/jwt.js';
 
 export const SERVER_VERSION = '3.4.23';
 

@@ -1,7 +1,6 @@
 // The member as the v3 API sees it (src/api/v3/backend.ts): reads from the local stores (after a
 // ReadIndex barrier unless serializable), writes through raft, leader-only work (lease renewals,
 // TimeToLive, learner promotion) forwarded to the leader over the peer port.
-import type { JwtTokens } from '../store/auth/jwt.js';
 import { randomBytes } from 'node:crypto';
 import type {
   AlarmAction, AlarmMember, AlarmType as ApiAlarmType, AuthInfo, LeaseTimeToLive, Permission, SnapshotData,
@@ -23,6 +22,7 @@ import { nowMs } from './clock.js';
 import type { Member } from './membership.js';
 import type { PeerTransport } from '../api/peer/transport.js';
 import { mayAddMember, mayRemoveMember } from './reconfig.js';
+import type { JwtTokens } from '../store/auth/jwt.js';
 
 export const SERVER_VERSION = '3.4.23';
 
@@ -531,8 +531,8 @@ export class MemberV3Backend implements V3Backend {
 
   async authenticate(name: string, password: string): Promise<string> {
     const auth = this.v3.auth;
-    await auth.checkPassword(name, password);
-    if (this.opts.jwt !== undefined) return this.opts.jwt.assign(name, auth.revision(), Date.now());
+    const revision = await auth.checkPassword(name, password);
+    if (this.opts.jwt !== undefined) return this.opts.jwt.assign(name, revision, Date.now());
     // Replicated so that any member accepts the token (etcd assigns simple tokens via raft).
     const token = auth.newToken();
     await this.propose({ op: 'authToken', user: name, token });

@@ -362,17 +362,18 @@ export class AuthStore {
 
   /** Checks a password like authenticate() without issuing a token: the member then replicates
    *  a token it generated (newToken) so that every member accepts it. */
-  async checkPassword(name: string, password: string): Promise<void> {
+  async checkPassword(name: string, password: string): Promise<number> {
     if (!this.enabled) throw new V3Error('authNotEnabled');
     const u = this.users.get(name);
     if (u === undefined) throw new V3Error('authFailed');
     if (u.noPassword || u.passwordHash === undefined) throw new V3Error('noPasswordUser');
     const hash = u.passwordHash;
     if (!(await verifyPassword(password, hash))) throw new V3Error('authFailed');
-    // As in authenticate(): the password may have changed while hashing. The caller issues its
-    // token (at the current revision) in this same turn.
+    // As in authenticate(): the password may have changed while hashing. The revision returned
+    // is the one the password was found valid at (a JWT carries it).
     if (!this.enabled) throw new V3Error('authNotEnabled');
     if (this.users.get(name)?.passwordHash !== hash) throw new V3Error('authFailed');
+    return this.rev;
   }
 
   /** A token to replicate for a user who passed checkPassword ("<16 letters>.<revision>"). */
