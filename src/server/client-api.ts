@@ -24,12 +24,11 @@ export function registerClientApi(app: FastifyInstance, server: TsetcdServer, v3
   });
   if (server.cfg.enableGrpcGateway) {
     const ws = registerGateway(app, v3, { maxRequestBytes: server.cfg.maxRequestBytes, maxTxnOps: server.cfg.maxTxnOps });
-    // The gateway's paths over WebSocket (etcd's grpc-websocket-proxy). Any other upgrade (curl
-    // --http2 asks for h2c) is served as the plain request it also is, as Go's server does.
+    // The gateway's paths over WebSocket (etcd's grpc-websocket-proxy); other upgrades are refused.
     app.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = req.url ?? '';
       if (!isWebSocketRequest(req) || !/^\/v3(beta)?\//.test(path)) {
-        replayWithoutUpgrade(app.server, req, socket, head);
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
         return;
       }
       const open = (): void => ws(path, req.headers.authorization, WebSocketConn.accept(req, socket, head, server.cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES));
@@ -37,23 +36,4 @@ export function registerClientApi(app: FastifyInstance, server: TsetcdServer, v3
       else void server.member.whenPublished().then(open);
     });
   }
-}
-
-/** Hands an upgrade request back to the HTTP server as an ordinary request: its head is written
- *  again without the upgrade headers, in front of the bytes already read, on a new parser. */
-function replayWithoutUpgrade(server: http.Server, req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-  const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    const [k, v] = [req.rawHeaders[i]!, req.rawHeaders[i + 1]!];
-    const lk = k.toLowerCase();
-    if (lk === 'upgrade' || lk === 'http2-settings') continue;
-    if (lk === 'connection') {
-      const rest = v.split(',').map((t) => t.trim()).filter((t) => t !== '' && !/^(upgrade|http2-settings)$/i.test(t));
-      if (rest.length > 0) lines.push(`${k}: ${rest.join(', ')}`);
-      continue;
-    }
-    lines.push(`${k}: ${v}`);
-  }
-  socket.unshift(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), head]));
-  server.emit('connection', socket);
 }
