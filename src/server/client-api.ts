@@ -1,9 +1,5 @@
 // Assembles what the client port serves over HTTP/1.1, in one visible place.
-import type http from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { isWebSocketRequest, WebSocketConn } from '../api/http/websocket.js';
-import { GRPC_OVERHEAD_BYTES } from '../api/v3/grpc.js';
 import { registerClientHttp } from '../api/http/client.js';
 import { registerGateway } from '../api/v3/gateway.js';
 import type { V3Backend } from '../api/v3/backend.js';
@@ -23,17 +19,6 @@ export function registerClientApi(app: FastifyInstance, server: TsetcdServer, v3
     hostWhitelist: server.cfg.hostWhitelist,
   });
   if (server.cfg.enableGrpcGateway) {
-    const ws = registerGateway(app, v3, { maxRequestBytes: server.cfg.maxRequestBytes, maxTxnOps: server.cfg.maxTxnOps });
-    // The gateway's paths over WebSocket (etcd's grpc-websocket-proxy); other upgrades are refused.
-    app.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-      const path = req.url ?? '';
-      if (!isWebSocketRequest(req) || !/^\/v3(beta)?\//.test(path)) {
-        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-        return;
-      }
-      const open = (): void => ws(path, req.headers.authorization, WebSocketConn.accept(req, socket, head, server.cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES));
-      if (server.member.published) open();
-      else void server.member.whenPublished().then(open);
-    });
+    registerGateway(app, v3, { maxRequestBytes: server.cfg.maxRequestBytes, maxTxnOps: server.cfg.maxTxnOps });
   }
 }

@@ -11,7 +11,6 @@ import { fromJson, toJson } from './json.js';
 import { type, type PbType } from './proto.js';
 import { unaryMethods, type UnaryMethod } from './services.js';
 import { WatchSession } from './watch.js';
-import type { WebSocketConn } from '../http/websocket.js';
 
 /** gRPC method path of each unary gateway route (etcd 3.4's google.api.http bindings). */
 const UNARY_ROUTES: Record<string, string> = {
@@ -100,22 +99,10 @@ function parseBody(body: unknown): unknown {
 
 class BadJson extends Error {}
 
-/** Serves one WebSocket opened on a gateway path (see registerGateway). */
-export type GatewayWebSocketHandler = (path: string, authorization: string | undefined, conn: WebSocketConn) => void;
-
-/** Registers the gateway's POST routes; returns the handler for the same paths over WebSocket
- *  (etcd wraps the gateway in grpc-websocket-proxy: each text message is a request body, each
- *  answer or stream line a text message back; a unary call closes the socket after its answer). */
-export function registerGateway(app: FastifyInstance, backend: V3Backend, opts: V3ApiOptions): GatewayWebSocketHandler {
+export function registerGateway(app: FastifyInstance, backend: V3Backend, opts: V3ApiOptions): void {
   const methods = new Map<string, UnaryMethod>();
   for (const m of unaryMethods(backend, opts)) methods.set(m.path, m);
   const bodyLimit = opts.maxRequestBytes + GRPC_OVERHEAD_BYTES;
-  const WatchReqT = type('etcdserverpb.WatchRequest');
-  const WatchResT = type('etcdserverpb.WatchResponse');
-  const KaReqT = type('etcdserverpb.LeaseKeepAliveRequest');
-  const KaResT = type('etcdserverpb.LeaseKeepAliveResponse');
-  const LeaderReqT = type('v3electionpb.LeaderRequest');
-  const LeaderResT = type('v3electionpb.LeaderResponse');
 
   const authOf = async (req: FastifyRequest, learnerOk: boolean): Promise<AuthInfo | undefined> => {
     if (!learnerOk && backend.isLearner()) throw new V3Error('notSupportedForLearner');
@@ -182,6 +169,8 @@ export function registerGateway(app: FastifyInstance, backend: V3Backend, opts: 
       };
     };
 
+    const WatchReqT = type('etcdserverpb.WatchRequest');
+    const WatchResT = type('etcdserverpb.WatchResponse');
     route('/v3/watch', async (req, reply) => {
       let w: Wire;
       let auth: AuthInfo | undefined;
@@ -202,6 +191,8 @@ export function registerGateway(app: FastifyInstance, backend: V3Backend, opts: 
       session.handle(w);
     });
 
+    const KaReqT = type('etcdserverpb.LeaseKeepAliveRequest');
+    const KaResT = type('etcdserverpb.LeaseKeepAliveResponse');
     route('/v3/lease/keepalive', async (req, reply) => {
       try {
         const w = decode(KaReqT, req.body);
@@ -250,6 +241,8 @@ export function registerGateway(app: FastifyInstance, backend: V3Backend, opts: 
       }
     });
 
+    const LeaderReqT = type('v3electionpb.LeaderRequest');
+    const LeaderResT = type('v3electionpb.LeaderResponse');
     route('/v3/election/observe', async (req, reply) => {
       let w: Wire;
       let auth: AuthInfo | undefined;
@@ -266,120 +259,4 @@ export function registerGateway(app: FastifyInstance, backend: V3Backend, opts: 
         .catch((err) => { if (!ac.signal.aborted) out.error(err); });
     });
   });
-
-  // ---- the same over WebSocket ----
-  const unaryByPath = new Map<string, UnaryMethod>(Object.entries(UNARY_ROUTES).map(([p, g]) => [p, methods.get(g)!]));
-  const wsAuth = async (authorization: string | undefined, learnerOk: boolean): Promise<AuthInfo | undefined> => {
-    if (!learnerOk && backend.isLearner()) throw new V3Error('notSupportedForLearner');
-    return authorization ? backend.authInfoFromToken(authorization) : undefined;
-  };
-  const wsError = (conn: WebSocketConn, err: unknown): void => {
-    const [code, message] = err instanceof BadJson ? [GrpcCode.INVALID_ARGUMENT, err.message] : codeAndMessage(err);
-    conn.send(JSON.stringify({ error: message, message, code }));
-  };
-  const wsStreamError = (conn: WebSocketConn, err: unknown): void => {
-    const [code, message] = err instanceof BadJson ? [GrpcCode.INVALID_ARGUMENT, err.message] : codeAndMessage(err);
-    conn.send(JSON.stringify({ error: { grpc_code: code, http_code: httpStatusOf(code), message, http_status: '' } }));
-    conn.close();
-  };
-  const result = (t: PbType, w: Wire): string => JSON.stringify({ result: toJson(t, w) });
-  return (rawPath, authorization, conn) => {
-    const path = rawPath.split('?')[0]!.replace(/^\/v3beta\//, '/v3/');
-    const unary = unaryByPath.get(path);
-    if (unary !== undefined) {
-      const reqT = type(unary.requestType);
-      const resT = type(unary.responseType);
-      const ac = new AbortController();
-      conn.once('close', () => ac.abort());
-      conn.once('message', (msg: string) => {
-        void (async () => {
-          try {
-            const w = decode(reqT, msg);
-            const auth = await wsAuth(authorization, unary.learnerOk ? unary.learnerOk(w) : false);
-            conn.send(JSON.stringify(toJson(resT, await unary.handler(w, { auth, signal: ac.signal }))));
-          } catch (err) {
-            wsError(conn, err);
-          }
-          conn.close();
-        })();
-      });
-      return;
-    }
-    switch (path) {
-      case '/v3/watch': {
-        let session: WatchSession | undefined;
-        let failed = false;
-        const ready = wsAuth(authorization, false).then((auth) => {
-          session = new WatchSession(backend, auth, {
-            write: (res) => conn.send(result(WatchResT, res)),
-            fail: (err) => {
-              if (failed) return;
-              failed = true;
-              session?.close();
-              wsStreamError(conn, err);
-            },
-          }, opts.maxRequestBytes);
-          conn.onDrain(() => session?.drained());
-        });
-        ready.catch((err) => wsStreamError(conn, err));
-        conn.on('message', (msg: string) => {
-          void ready.then(() => {
-            if (failed) return;
-            let w: Wire;
-            try {
-              w = decode(WatchReqT, msg);
-            } catch (err) {
-              failed = true;
-              session?.close();
-              return wsStreamError(conn, err);
-            }
-            session!.handle(w);
-          }, () => undefined);
-        });
-        conn.once('close', () => session?.close());
-        return;
-      }
-      case '/v3/lease/keepalive': {
-        conn.on('message', (msg: string) => {
-          void (async () => {
-            try {
-              const w = decode(KaReqT, msg);
-              await wsAuth(authorization, false);
-              const id = big(w.ID);
-              let ttl = 0;
-              try {
-                ttl = await backend.leaseKeepAlive(id);
-              } catch (err) {
-                if (!(err instanceof V3Error && err.kind === 'leaseNotFound')) throw err;
-              }
-              conn.send(result(KaResT, { header: headerWire(backend.header(), backend.header().revision), ID: long(id), TTL: ttl || undefined }));
-            } catch (err) {
-              wsStreamError(conn, err);
-            }
-          })();
-        });
-        return;
-      }
-      case '/v3/election/observe': {
-        const ac = new AbortController();
-        conn.once('close', () => ac.abort());
-        conn.once('message', (msg: string) => {
-          void (async () => {
-            try {
-              const w = decode(LeaderReqT, msg);
-              const auth = await wsAuth(authorization, false);
-              await observe(backend, w, auth, ac.signal, async (res) => { conn.send(result(LeaderResT, res)); });
-            } catch (err) {
-              if (!ac.signal.aborted) wsStreamError(conn, err);
-            }
-          })();
-        });
-        return;
-      }
-      default:
-        // grpc-gateway's answer to an unknown path, as its body.
-        conn.send('Not Found');
-        conn.close();
-    }
-  };
 }
