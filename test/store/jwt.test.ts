@@ -84,6 +84,7 @@ test("--auth-token jwt option errors are etcd's; unknown options are warned abou
   assert.equal(err('jwt,pub-key=nope.pem,priv-key=priv.pem,sign-method=RS256'), 'open nope.pem: no such file or directory');
   assert.equal(err('jwt,priv-key=priv.pem,sign-method=RS256,ttl=xx'), 'time: invalid duration "xx"');
   assert.equal(err('jwt,sign-method=RS256'), 'auth: missing key data');
+  assert.equal(err('jwt,sign-method=ES256'), 'auth: missing key data');
   // An empty key file is no key: an empty HMAC secret would let anyone sign.
   assert.equal(err('jwt,priv-key=empty,sign-method=HS256', new Map([['empty', Buffer.alloc(0)]])), 'auth: missing key data');
   assert.equal(err('jwt,priv-key=priv.pem,sign-method=ES256', keyFiles('ec', 'secp384r1')), 'key is invalid (ES256 needs curve prime256v1)');

@@ -85,24 +85,23 @@ export class JwtTokens {
     }
     const wantType = family === 'ES' ? 'ec' : 'rsa';
     const what = family === 'ES' ? 'ECDSA' : 'RSA';
-    let priv: KeyObject | undefined;
-    let pub: KeyObject | undefined;
-    try {
-      if (privPem !== undefined) priv = createPrivateKey(privPem);
-    } catch {
-      priv = undefined;
-    }
-    if (privPem !== undefined && (priv === undefined || priv.asymmetricKeyType !== wantType)) throw new JwtConfigError(`key is not a valid ${what} private key`);
-    try {
-      if (pubPem !== undefined) pub = createPublicKey(pubPem);
-    } catch {
-      pub = undefined;
-    }
-    if (pubPem !== undefined && (pub === undefined || pub.asymmetricKeyType !== wantType)) throw new JwtConfigError(`key is not a valid ${what} public key`);
-    if (family === 'ES' && (priv ?? pub)!.asymmetricKeyDetails?.namedCurve !== EC_CURVES[bits]) throw new JwtConfigError(`key is invalid (${alg} needs curve ${EC_CURVES[bits]})`);
+    const load = (pem: Buffer | undefined, make: (pem: Buffer) => KeyObject, kind: 'private' | 'public'): KeyObject | undefined => {
+      if (pem === undefined) return undefined;
+      let key: KeyObject | undefined;
+      try {
+        key = make(pem);
+      } catch {
+        key = undefined;
+      }
+      if (key?.asymmetricKeyType !== wantType) throw new JwtConfigError(`key is not a valid ${what} ${kind} key`);
+      return key;
+    };
+    const priv = load(privPem, createPrivateKey, 'private');
+    const pub = load(pubPem, createPublicKey, 'public');
     // With a private key, etcd verifies with its public half and ignores pub-key.
     const verifyKey = priv !== undefined ? createPublicKey(priv) : pub;
     if (verifyKey === undefined) throw new JwtConfigError('auth: missing key data');
+    if (family === 'ES' && verifyKey.asymmetricKeyDetails?.namedCurve !== EC_CURVES[bits]) throw new JwtConfigError(`key is invalid (${alg} needs curve ${EC_CURVES[bits]})`);
     return new JwtTokens(alg, family, HASHES[bits], priv, verifyKey, ttlMs);
   }
 
