@@ -21,7 +21,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startCluster, trackChild, type Cluster, type Impl } from '../test/harness/cluster.js';
-import type { LoadConfig, LoadOp, LoadResult } from './v3-load.js';
+import type { LoadConfig, LoadResult } from './v3-load.js';
 
 const ALL_OPS = ['put', 'range-linearizable', 'range-serializable', 'txn', 'watch'] as const;
 type Op = (typeof ALL_OPS)[number];

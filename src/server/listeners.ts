@@ -3,9 +3,8 @@
 // endpoints (/members, /version) that joining members and tools ask for.
 import net from 'node:net';
 import type http from 'node:http';
+import { CLIENT_PREFACE as HTTP2_PREFACE } from '../api/v3/h2-intake.js';
 
-/** The first bytes of an HTTP/2 connection (the client preface). */
-const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 /** How long a new connection may stay silent before its protocol is known; an idle socket
  *  that never speaks is closed rather than held forever. */
 export const SNIFF_TIMEOUT_MS = 30_000;

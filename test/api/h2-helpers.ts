@@ -4,8 +4,7 @@ import net from 'node:net';
 import zlib from 'node:zlib';
 import type { GrpcHttp2Server } from '../../src/api/v3/grpc-http2.js';
 
-/** The client connection preface. */
-export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+export { CLIENT_PREFACE } from '../../src/api/v3/h2-intake.js';
 
 /** HTTP/2 frame: 3-byte length, type, flags, stream id, payload. */
 export function h2frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {

@@ -23,6 +23,7 @@ import { isIP } from 'node:net';
 import tls from 'node:tls';
 import type { TlsConfig } from '../config/index.js';
 import { plainDialer, type PeerDialer, type PeerServerFactory } from '../peer/transport.js';
+import { CLIENT_PREFACE as HTTP2_PREFACE } from '../v3/h2-intake.js';
 import { autoTlsDir, ensureAutoTls, hostsOfUrls } from './auto.js';
 
 /** What a listener or dialer needs, loaded from files once at start. */
@@ -217,8 +218,6 @@ export function createTlsClientServer(m: TlsMaterial, route: (socket: tls.TLSSoc
   return server;
 }
 
-/** The first bytes of an HTTP/2 connection (the client preface). */
-const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 export interface ClientPortRoutes {
   /** HTTP/1.1: the socket is given with http1.emit('connection', socket). */

@@ -10,9 +10,9 @@
 // plain http:// endpoints were hit; the intake reads every HTTP/2 connection the same way.)
 //
 // So the client's first header block is read here. A client speaks only after the server's
-// SETTINGS frame (grpc-go waits for it), so the intake sends an empty SETTINGS frame at once and
-// drops the client's ACK of it; Node's own SETTINGS follow as a second frame, which HTTP/2
-// allows. Then:
+// SETTINGS frame (grpc-go waits for it), so the intake sends a SETTINGS frame of its own at once
+// (empty but for --max-concurrent-streams) and drops the client's ACK of it; Node's own SETTINGS
+// follow as a second frame, which HTTP/2 allows. Then:
 // - the usual case, a valid `:authority`: the socket and the bytes read so far go to Node
 //   unchanged, and Node reads the socket natively from then on: no cost past the first request;
 // - an `:authority` nghttp2 would refuse: Node gets a stream that passes every client frame
@@ -24,12 +24,12 @@ import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { huffmanDecode } from './hpack-huffman.js';
 
-/** The client connection preface (RFC 9113 section 3.4). */
-const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+/** The client connection preface (RFC 9113 section 3.4): the first bytes of an HTTP/2
+ *  connection, by which the client ports tell it from HTTP/1.1. */
+export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const FRAME_HEADER_BYTES = 9;
 const TYPE_HEADERS = 0x1;
 const TYPE_SETTINGS = 0x4;
-const TYPE_WINDOW_UPDATE = 0x8;
 const TYPE_CONTINUATION = 0x9;
 const FLAG_ACK = 0x1;
 const FLAG_END_HEADERS = 0x4;
@@ -448,7 +448,7 @@ export function takeHttp2Connection(socket: Socket, deliver: (conn: Socket | Dup
   };
   let timer = setTimeout(onTimer, Math.min(opts.ackTimeoutMs, opts.idleMs));
   timer.unref();
-  // Each frame Node writes through a RewritingStream is a socket write of its own.
+  // Node's writes through a RewritingStream are small socket writes; Nagle would hold them.
   socket.setNoDelay(true);
   socket.on('data', onData);
   socket.on('error', onError);

@@ -1,10 +1,10 @@
 // The v3 MVCC key-value store (etcd's mvcc + the KV part of its v3 applier). The key index of
 // the whole history since the last compaction lives in memory, with the value of each key's
 // newest revision; every committed write transaction is staged into the level backend, which the
-// member writes every 100 ms or 10,000 staged ops. Once a batch is written, the values it made history are
-// evicted from memory (as etcd keeps values only in bbolt): reads at a past revision, watch
-// replays, prev_kv of old events, Hash and snapshots load them back with a synchronous level
-// read (kvAt). Writes only ever read the newest values, so they stay synchronous and
+// member writes every 100 ms or 10,000 staged ops. Once a batch is written, the values it made
+// history are evicted from memory (as etcd keeps values only in bbolt): reads at a past
+// revision, watch replays, prev_kv of old events, Hash and snapshots load them back with a
+// synchronous level read (kvAt). Writes only ever read the newest values, so they stay synchronous and
 // deterministic: members that apply the same log hold the same state and the same Hash.
 //
 // Revisions: the store starts at revision 1 (as etcd does); each write transaction that changes
