@@ -48,8 +48,9 @@ function u64(n: number): Buffer {
 
 type Op = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
-/** Called as a batch starts; what it returns runs once that batch is written. */
-export type BatchListener = () => (() => void) | undefined;
+/** Called as a batch starts; what it returns runs once that batch is written (ok) or has
+ *  failed (not ok). */
+export type BatchListener = () => ((ok: boolean) => void) | undefined;
 
 export class Backend {
   private ops: Op[] = [];
@@ -163,7 +164,7 @@ export class Backend {
     const p = this.db.batch(ops as never).finally(() => {
       if (this.writing === p) this.writing = undefined;
     });
-    if (written !== undefined) void p.then(written, () => undefined);
+    if (written !== undefined) void p.then(() => written(true), () => written(false));
     this.writing = p;
     this.committing = p.catch(() => undefined);
     return p;

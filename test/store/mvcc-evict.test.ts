@@ -228,3 +228,58 @@ test('memory accounting: a value is counted out once, whether compaction or a re
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a value the backend has leaves memory as soon as it is replaced; a failed write puts it back; a restored history stays until written', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mvcc-evict-written-'));
+  const be = await Backend.open(dir);
+  try {
+    const m = await Mvcc.open(be);
+    const big = 'v'.repeat(4000);
+    m.put({ key: b('k'), value: b(big) });
+    const r1 = m.currentRevision();
+    await be.commit();
+    const before = m.sizeBytesEstimate();
+    // Replacing a written value: its 4,000 bytes are counted out at once, no batch needed.
+    m.put({ key: b('k'), value: b('w') });
+    const afterPut = m.sizeBytesEstimate();
+    assert.ok(afterPut < before - 3000, `the replaced value left memory (${before} -> ${afterPut})`);
+    assert.equal(m.range({ key: b('k'), revision: r1 }).kvs[0]!.value.toString(), big);
+
+    // A write that puts k and then fails changes nothing, memory included.
+    await be.commit();
+    const r2 = m.currentRevision();
+    const size2 = m.sizeBytesEstimate();
+    assert.throws(
+      () =>
+        m.write((t) => {
+          t.put({ key: b('k'), value: b('x'.repeat(500)) });
+          throw new Error('fails after the put');
+        }),
+      /fails after the put/,
+    );
+    assert.equal(m.currentRevision(), r2);
+    assert.equal(m.sizeBytesEstimate(), size2);
+    assert.equal(m.range({ key: b('k') }).kvs[0]!.value.toString(), 'w');
+    assert.equal(m.range({ key: b('k'), revision: r1 }).kvs[0]!.value.toString(), big);
+
+    // After a restore nothing of the new history is in the backend until a batch that starts
+    // after its puts are staged is written: a value it replaces right away stays readable.
+    const srcDir = await mkdtemp(join(tmpdir(), 'mvcc-evict-src2-'));
+    const srcBe = await Backend.open(srcDir);
+    const src = await Mvcc.open(srcBe);
+    src.put({ key: b('r'), value: b('old') });
+    const rOld = src.currentRevision();
+    src.put({ key: b('s'), value: b('1') });
+    const snapshot = src.saveSnapshot();
+    await srcBe.close();
+    await rm(srcDir, { recursive: true, force: true });
+    await m.restore(snapshot);
+    m.put({ key: b('r'), value: b('new') });
+    assert.equal(m.range({ key: b('r'), revision: rOld }).kvs[0]!.value.toString(), 'old');
+    await be.commit();
+    assert.equal(m.range({ key: b('r'), revision: rOld }).kvs[0]!.value.toString(), 'old');
+  } finally {
+    await be.close().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+});

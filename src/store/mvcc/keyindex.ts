@@ -114,11 +114,12 @@ export class KeyIndex {
   }
 
   /** Appends revision (main, sub) holding kv (version 0: a tombstone). A live head it supersedes
-   *  stays in memory (held) until evict(key), with the key returned here. */
-  push(main: number, sub: number, kv: KeyValue): HeldKey | undefined {
+   *  stays in memory (held) until evict(key), with the key returned here, unless holdPrev is
+   *  false (the backend has it already, so readers find it there). */
+  push(main: number, sub: number, kv: KeyValue, holdPrev = true): HeldKey | undefined {
     const old = this.head;
     let key: HeldKey | undefined;
-    if (old !== undefined) {
+    if (old !== undefined && holdPrev) {
       const last = this.mains.length - 1;
       key = heldKey(this.mains[last]!, this.subs[last]!);
       (this.held ??= new Map()).set(key, old);
@@ -129,8 +130,9 @@ export class KeyIndex {
     return key;
   }
 
-  /** Undoes the last push: the revision before it is the head again. */
-  pop(main: number, sub: number): void {
+  /** Undoes the last push: the revision before it is the head again (prev: its KeyValue, for a
+   *  push that did not hold it). */
+  pop(main: number, sub: number, prev: KeyValue | undefined): void {
     const last = this.mains.length - 1;
     if (last < 0 || this.mains[last] !== main || this.subAt(last) !== sub) throw new Error('mvcc: undo out of order (invariant)');
     this.mains.pop();
@@ -138,9 +140,10 @@ export class KeyIndex {
     this.head = undefined;
     if (last > 0 && this.subs[last - 1]! >= 0) {
       const key = heldKey(this.mains[last - 1]!, this.subs[last - 1]!);
-      this.head = this.held?.get(key);
-      if (this.head === undefined) throw new Error('mvcc: undo found no value for the revision before (invariant)');
-      this.held!.delete(key);
+      const held = this.held?.get(key);
+      this.head = held ?? prev;
+      if (this.head === undefined || this.head.modRevision !== this.mains[last - 1]) throw new Error('mvcc: undo found no value for the revision before (invariant)');
+      if (held !== undefined) this.evict(key);
     }
   }
 

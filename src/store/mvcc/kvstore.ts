@@ -139,6 +139,16 @@ export class Mvcc implements WatchSource {
   /** Bumped by restore(): a batch that started before it evicts nothing of the new state's
    *  accounting (its revisions belong to the old state). */
   private generation = 0;
+  /** Every revision up to this one is written to the backend: a live value superseded at or
+   *  below it leaves memory at once (readers find it in level) instead of being held until the
+   *  current batch is written. Under a write load most puts replace a value written a batch or
+   *  more ago, and holding it cost a Map per key for the length of a batch: garbage that lived
+   *  long enough to be promoted, for the full GC to collect. 0 after a restore (the new state
+   *  is not written yet); frozen after a batch fails. */
+  private writtenRev = 0;
+  private batchFailed = false;
+  /** A restore is between clearing its new state's accounting and staging its puts. */
+  private restoring = false;
   private readonly wtxn: WriteTxn;
 
   readonly watchHub: WatchHub;
@@ -158,14 +168,18 @@ export class Mvcc implements WatchSource {
       deleteRange: (req) => this.doDelete(req),
     };
     backend.onBatch(() => {
-      if (this.evictKi.length === 0) return undefined;
+      // Everything applied so far is staged in this batch or an earlier one.
+      const upTo = this.restoring ? 0 : this.rev;
       const kis = this.evictKi;
       const held = this.evictHeld;
       const generation = this.generation;
       this.evictKi = [];
       this.evictHeld = [];
-      return () => {
-        if (generation === this.generation) this.evict(kis, held);
+      return (ok) => {
+        if (!ok) this.batchFailed = true;
+        if (!ok || generation !== this.generation) return;
+        this.evict(kis, held);
+        if (!this.batchFailed && upTo > this.writtenRev) this.writtenRev = upTo;
       };
     });
   }
@@ -185,6 +199,7 @@ export class Mvcc implements WatchSource {
       load.add(main, sub, decodeKv(v, main, true));
     });
     load.finish(compactRev);
+    m.writtenRev = m.rev;
     return m;
   }
 
@@ -441,9 +456,10 @@ export class Mvcc implements WatchSource {
   private append(ki: KeyIndex, kv: KeyValue, prev: KeyValue | undefined, created: boolean): void {
     const main = kv.modRevision;
     const sub = this.sub++;
-    const prevHeld = ki.push(main, sub, kv);
+    const prevHeld = ki.push(main, sub, kv, prev === undefined || prev.modRevision > this.writtenRev);
     this.logPush(ki, main, sub);
     this.bytes += ki.key.length + kv.value.length;
+    if (prev !== undefined && prevHeld === undefined) this.bytes -= prev.value.length;
     this.changes.push({ ki, main, sub, kv, prev, prevHeld, created });
   }
 
@@ -457,8 +473,9 @@ export class Mvcc implements WatchSource {
   private undo(): void {
     const ch = this.changes;
     for (let i = ch.length - 1; i >= 0; i--) {
-      const { ki, main, sub, kv, prev, created } = ch[i]!;
-      ki.pop(main, sub);
+      const { ki, main, sub, kv, prev, prevHeld, created } = ch[i]!;
+      ki.pop(main, sub, prev);
+      if (prev !== undefined && prevHeld === undefined) this.bytes += prev.value.length;
       const last = this.logKi.length - 1;
       if (this.logKi[last] !== ki || this.logMain[last] !== main) throw new Error('mvcc: undo out of order (invariant)');
       this.logKi.pop();
@@ -704,6 +721,10 @@ export class Mvcc implements WatchSource {
     this.evictKi = [];
     this.evictHeld = [];
     this.generation++;
+    // Nothing of the new state is in the backend until a batch that starts after its puts are
+    // staged (below) is written.
+    this.writtenRev = 0;
+    this.restoring = true;
     const load = this.loader(false);
     for (const rec of recs) load.add(rec.main, rec.sub, rec.kv);
     load.finish(compactRev);
@@ -726,6 +747,7 @@ export class Mvcc implements WatchSource {
     const b = Buffer.allocUnsafe(8);
     b.writeBigInt64BE(BigInt(compactRev));
     this.backend.put(META_BUCKET, COMPACT_REV_KEY, b);
+    this.restoring = false;
   }
 
   /** Builds memory from stored revisions added in (main, sub) order; inBackend: they are all in

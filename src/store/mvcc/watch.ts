@@ -214,7 +214,10 @@ export class WatchHub {
   private prevOfChange(c: Change): KeyValue | null {
     const ki = c.ki;
     const p = ki.prevIndex(ki.indexOf(c.main, c.sub), c.kv);
-    return p < 0 ? null : this.src.kvAt(ki, p);
+    if (p < 0) return null;
+    // Usually the value the change replaced, which it carries: memory may no longer hold it
+    // (the backend does), and reading it back would cost a synchronous level read per event.
+    return c.prev !== undefined && c.prev.modRevision === ki.mainAt(p) ? c.prev : this.src.kvAt(ki, p);
   }
 
   private collect(w: Watcher, c: Change, i: number, rev: number, touched: Watcher[]): void {
