@@ -1,7 +1,8 @@
 // The test command: runs every compiled test file under node's built-in runner.
-// Usage: node test/run.mjs [substring ...]  (only files whose path contains one of them)
+// Usage: node test/run.mjs [substring ...]  (only files whose path under dist/test/, such as
+// 'store/mvcc.test.js', contains one of them; the checkout's own path does not count)
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('../dist/test/', import.meta.url).pathname;
@@ -14,7 +15,7 @@ function walk(dir, out) {
   return out;
 }
 const filters = process.argv.slice(2);
-const files = walk(root, []).sort().filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+const files = walk(root, []).sort().filter((f) => filters.length === 0 || filters.some((s) => relative(root, f).includes(s)));
 if (files.length === 0) {
   console.error('no test files found under dist/test');
   process.exit(1);
