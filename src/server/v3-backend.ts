@@ -531,6 +531,9 @@ export class MemberV3Backend implements V3Backend {
 
   async authenticate(name: string, password: string): Promise<string> {
     const auth = this.v3.auth;
+    // As etcd: a linearizable read first, so that a member behind the leader does not refuse a
+    // user (or accept a password) that a write the client already saw has changed.
+    await this.barrier();
     const revision = await auth.checkPassword(name, password);
     if (this.opts.jwt !== undefined) return this.opts.jwt.assign(name, revision, Date.now());
     // Replicated so that any member accepts the token (etcd assigns simple tokens via raft).

@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { sleep, withCluster, type Cluster } from '../harness/cluster.js';
 import { etcdctl } from '../harness/etcdctl.js';
+import * as grpc from '@grpc/grpc-js';
+import { type as pbType } from '../../src/api/v3/proto.js';
 
 /** host:port, as etcdctl's endpoint commands need it (see the note at HashKV below). */
 function endpoint(c: Cluster, i: number): string {
@@ -220,5 +222,50 @@ test('the raft log in memory is bounded in bytes: large writes snapshot before -
       hashes.add(JSON.parse(await ctl(c, i, ['endpoint', 'hashkv', '-w', 'json']))[0].HashKV.hash);
     }
     assert.equal(hashes.size, 1, 'HashKV agrees across members');
+  });
+});
+
+test('authenticate on a follower that was behind sees the password set just before (a linearizable read first, as etcd)', async () => {
+  await withCluster({ impl: 'tsetcd', size: 3, basePort: 28210 }, async (c) => {
+    const leader = await c.waitLeader();
+    const f = (leader + 1) % 3;
+    await ctl(c, leader, ['user', 'add', 'root:pw']);
+    await ctl(c, leader, ['auth', 'enable']);
+    await ctl(c, leader, ['--user', 'root:pw', 'user', 'add', 'alice:p0']);
+    const follower = c.members[f]!;
+    const client = new grpc.Client(endpoint(c, f), grpc.credentials.createInsecure());
+    const authenticate = (password: string): Promise<unknown> =>
+      new Promise((resolve, reject) => {
+        const t = (n: string) => pbType(`etcdserverpb.${n}`);
+        client.makeUnaryRequest(
+          '/etcdserverpb.Auth/Authenticate',
+          (v: object) => Buffer.from(t('AuthenticateRequest').encode(v).finish()),
+          (b: Buffer) => t('AuthenticateResponse').decode(b),
+          { name: 'alice', password },
+          new grpc.Metadata(),
+          { deadline: Date.now() + 15000 },
+          (err, res) => (err ? reject(err) : resolve(res)),
+        );
+      });
+    try {
+      await authenticate('p0'); // the connection is up before the follower stops
+      for (let i = 1; i <= 3; i++) {
+        // The follower misses the change while stopped (the other two commit it), and finds the
+        // request waiting in its socket when it resumes, before the leader's next message.
+        process.kill(follower.pid, 'SIGSTOP');
+        let pending: Promise<unknown>;
+        try {
+          await ctl(c, leader, ['--user', 'root:pw', 'user', 'passwd', 'alice', '--interactive=false'], `p${i}\n`);
+          pending = authenticate(`p${i}`);
+          pending.catch(() => undefined);
+          await sleep(300);
+        } finally {
+          process.kill(follower.pid, 'SIGCONT');
+        }
+        await assert.doesNotReject(pending, `round ${i}: the new password works on the follower at once`);
+      }
+    } finally {
+      client.close();
+    }
   });
 });
