@@ -104,6 +104,8 @@ interface MemberMem {
   leader: boolean;
   rssMb: number;
   peakMb: number;
+  /** VmRSS once both clusters were up, before any load: the per-process fixed cost. */
+  idleMb: number;
 }
 
 /** VmRSS and VmHWM (peak) of a process from /proc, in MiB. */
@@ -209,6 +211,8 @@ async function main(): Promise<void> {
         process.stderr.write(`${impl}: benchmark failed: ${(e as Error).message.split('\n').slice(0, 12).join('\n')}\n`);
       }
     }
+    const idleMb = new Map<number, number>();
+    for (const side of sides) for (const m of side.c.members) idleMb.set(m.pid, memOf(m.pid).rssMb);
     let phase = 0;
     for (const op of a.ops) {
       const ready: Side[] = [];
@@ -228,7 +232,7 @@ async function main(): Promise<void> {
         for (const side of ready) rows.push(medianRow(samples.get(side.impl)!));
       }
     }
-    for (const side of sides) side.c.members.forEach((m, i) => mem.push({ impl: side.impl, name: m.name, leader: i === side.leader, ...memOf(m.pid) }));
+    for (const side of sides) side.c.members.forEach((m, i) => mem.push({ impl: side.impl, name: m.name, leader: i === side.leader, ...memOf(m.pid), idleMb: idleMb.get(m.pid) ?? NaN }));
   } finally {
     for (const side of sides) await side.c.destroy();
   }
@@ -254,14 +258,13 @@ async function main(): Promise<void> {
       }
     }
   }
-  lines.push('', 'member RSS at the end of the run (MiB; peak = VmHWM)', 'member impl      role        RSS    peak');
-  for (const m of mem) lines.push(`${m.name.padEnd(6)} ${m.impl.padEnd(7)} ${(m.leader ? 'leader' : 'follower').padEnd(8)} ${f(m.rssMb).padStart(7)} ${f(m.peakMb).padStart(7)}`);
-  const sum = (impl: Impl, k: 'rssMb' | 'peakMb'): number => mem.filter((m) => m.impl === impl).reduce((s, m) => s + m[k], 0);
+  lines.push('', 'member RSS at the end of the run (MiB; peak = VmHWM; idle = before any load)', 'member impl      role        RSS    peak    idle');
+  for (const m of mem) lines.push(`${m.name.padEnd(6)} ${m.impl.padEnd(7)} ${(m.leader ? 'leader' : 'follower').padEnd(8)} ${f(m.rssMb).padStart(7)} ${f(m.peakMb).padStart(7)} ${f(m.idleMb).padStart(7)}`);
+  const sum = (impl: Impl, k: 'rssMb' | 'peakMb' | 'idleMb'): number => mem.filter((m) => m.impl === impl).reduce((s, m) => s + m[k], 0);
   if (mem.some((m) => m.impl === 'tsetcd') && mem.some((m) => m.impl === 'etcd')) {
-    lines.push(
-      `total RSS tsetcd ${f(sum('tsetcd', 'rssMb'))} MiB, etcd ${f(sum('etcd', 'rssMb'))} MiB, tsetcd/etcd ${f(sum('tsetcd', 'rssMb') / sum('etcd', 'rssMb'), 2)}; ` +
-        `peak tsetcd ${f(sum('tsetcd', 'peakMb'))} MiB, etcd ${f(sum('etcd', 'peakMb'))} MiB, tsetcd/etcd ${f(sum('tsetcd', 'peakMb') / sum('etcd', 'peakMb'), 2)}`,
-    );
+    const total = (k: 'rssMb' | 'peakMb' | 'idleMb', what: string): string =>
+      `${what} tsetcd ${f(sum('tsetcd', k))} MiB, etcd ${f(sum('etcd', k))} MiB, tsetcd/etcd ${f(sum('tsetcd', k) / sum('etcd', k), 2)}`;
+    lines.push(`total RSS ${total('rssMb', 'at the end')}; ${total('peakMb', 'peak')}; ${total('idleMb', 'idle')}`);
   }
   process.stdout.write(lines.join('\n') + '\n');
   if (rows.some((r) => r.loadCpu > 0.9)) process.stdout.write('note: the load generator used > 90% of one CPU in a phase marked SATURATED; its figures are a lower bound.\n');
