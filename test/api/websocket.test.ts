@@ -1,0 +1,134 @@
+// The WebSocket server side (src/api/http/websocket.ts, ws-intake.ts): framing on an in-process
+// loopback server that echoes each message.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { PassThrough } from 'node:stream';
+import { handshakeResponse, WebSocketConn, WS_MESSAGE_FRAGMENTS_MAX } from '../../src/api/http/websocket.js';
+import { headerOf, routeHttp1 } from '../../src/api/http/ws-intake.js';
+import { clientFrame, WsClient } from '../harness/ws.js';
+
+const MAX = 1000;
+/** The in-process echo server. */
+const ECHO_PORT = 26860;
+
+let server: net.Server;
+
+before(async () => {
+  const http1 = http.createServer((req, res) => res.end(`plain ${req.method} ${req.url}`));
+  server = net.createServer((socket) => {
+    socket.pause();
+    routeHttp1(socket, http1, {
+      accepts: (head) => (headerOf(head, 'upgrade') ?? '').toLowerCase() === 'websocket',
+      serve: (s, head, rest) => {
+        s.write(handshakeResponse(headerOf(head, 'sec-websocket-key')!));
+        const c = new WebSocketConn(s, { messageBytesMax: MAX }, rest);
+        c.on('message', (m: Buffer) => c.send(`echo:${m.toString()}`));
+      },
+    });
+  });
+  await new Promise<void>((r) => server.listen(ECHO_PORT, '127.0.0.1', r));
+});
+
+after(() => new Promise<void>((r) => server.close(() => r())));
+
+/** Opens a WebSocket on the echo server, sends `frames`, and returns the server's frames
+ *  ([op, text or close code]) until it ends the connection or 2 s pass. */
+async function exchange(frames: Buffer[], split = false): Promise<Array<[number, string]>> {
+  const c = await WsClient.open(ECHO_PORT, '/v3/echo');
+  for (const f of frames) {
+    if (!split) c.write(f);
+    // One byte per write, so that every frame arrives in pieces.
+    else for (const b of f) {
+      c.write(Buffer.from([b]));
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  await c.waitEnded(2000).catch(() => undefined);
+  return c.frames.map((f) => [f.op, f.op === 8 ? String(f.payload.length >= 2 ? f.payload.readUInt16BE(0) : '') : f.payload.toString()]);
+}
+
+const close = clientFrame(8, Buffer.from([3, 232]));
+
+test('messages, a fragmented one with a ping between its fragments, binary, the closing handshake', async () => {
+  const frames = [
+    clientFrame(1, 'one'),
+    clientFrame(1, 'tw', { fin: false }),
+    clientFrame(9, 'p'),
+    clientFrame(0, 'o'),
+    clientFrame(2, 'bin'),
+    close,
+  ];
+  const want = [[1, 'echo:one'], [10, 'p'], [1, 'echo:two'], [1, 'echo:bin'], [8, '1000']];
+  assert.deepEqual(await exchange(frames), want);
+  assert.deepEqual(await exchange(frames, true), want, 'the same, one byte at a time');
+});
+
+test('bad frames close only that connection, with gorilla\'s codes: unmasked 1002, reserved bits 1002, a stray continuation 1002, oversized 1009', async () => {
+  assert.deepEqual(await exchange([clientFrame(1, 'x', { masked: false })]), [[8, '1002']]);
+  assert.deepEqual(await exchange([clientFrame(1, 'x', { rsv: 0x40 })]), [[8, '1002']]);
+  assert.deepEqual(await exchange([clientFrame(0, 'x')]), [[8, '1002']]);
+  assert.deepEqual(await exchange([clientFrame(1, Buffer.alloc(MAX + 1, 0x61))]), [[8, '1009']]);
+  assert.deepEqual(await exchange([clientFrame(1, Buffer.alloc(600, 0x61), { fin: false }), clientFrame(0, Buffer.alloc(600, 0x61))]), [[8, '1009']]);
+  // A 64-bit length past the limit is refused from the header alone.
+  const huge = Buffer.from([0x81, 0x80 | 127, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4]);
+  assert.deepEqual(await exchange([huge]), [[8, '1009']]);
+  assert.deepEqual(await exchange([clientFrame(1, 'still'), close]), [[1, 'echo:still'], [8, '1000']]);
+});
+
+test(`a message of more than ${WS_MESSAGE_FRAGMENTS_MAX} fragments is refused (1009), empty ones included`, async () => {
+  const empty = clientFrame(0, '', { fin: false });
+  const ok = [clientFrame(1, 'a', { fin: false }), ...new Array<Buffer>(WS_MESSAGE_FRAGMENTS_MAX - 2).fill(empty), clientFrame(0, 'b')];
+  assert.deepEqual(await exchange([...ok, close]), [[1, 'echo:ab'], [8, '1000']]);
+  const tooMany = [clientFrame(1, 'a', { fin: false }), ...new Array<Buffer>(WS_MESSAGE_FRAGMENTS_MAX).fill(empty), clientFrame(0, 'b')];
+  assert.deepEqual(await exchange([Buffer.concat(tooMany)]), [[8, '1009']]);
+});
+
+test('the intake: other requests (and a head in pieces) reach the HTTP server unchanged', async () => {
+  const ask = (parts: string[]): Promise<string> => new Promise((resolve, reject) => {
+    const s = net.connect(ECHO_PORT, '127.0.0.1');
+    let text = '';
+    s.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (text.includes('plain')) s.destroy();
+    });
+    s.on('close', () => resolve(text));
+    s.on('error', reject);
+    void (async () => {
+      for (const p of parts) {
+        s.write(p);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+  });
+  assert.match(await ask(['GET /v3/kv/range HTTP/1.1\r\nHost: x\r\n\r\n']), /plain GET \/v3\/kv\/range$/);
+  assert.match(await ask(['G', 'ET /v', '3/x HTTP/1.1\r\nHo', 'st: x\r\n\r\n']), /plain GET \/v3\/x$/);
+  assert.match(await ask(['POST /v3/kv/range HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n']), /plain POST/);
+  // A handshake in pieces is still one.
+  const c = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(ECHO_PORT, '127.0.0.1');
+    let text = '';
+    s.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      if (text.includes('\r\n\r\n')) {
+        s.destroy();
+        resolve(text);
+      }
+    });
+    s.on('error', reject);
+    s.write('GET /v3/watch HTTP/1.1\r\nUpgrade: web');
+    setTimeout(() => s.write('socket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'), 50);
+  });
+  assert.match(c, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+});
+
+test('a connection gone before it is handed over still reports its close (its owner tears down)', async () => {
+  const s = new PassThrough();
+  s.destroy();
+  const c = new WebSocketConn(s as unknown as net.Socket, { messageBytesMax: MAX });
+  const closed = new Promise<boolean>((r) => c.once('close', () => r(true)));
+  assert.equal(await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), 1000))]), true);
+  assert.equal(c.isOpen, false);
+  assert.equal(c.send('x'), true, 'a send after the end is dropped');
+});
