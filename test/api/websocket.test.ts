@@ -1,17 +1,24 @@
 // The WebSocket server side (src/api/http/websocket.ts, ws-intake.ts): framing on an in-process
-// loopback server that echoes each message.
-import { test, before, after } from 'node:test';
+// loopback server that echoes each message, and the bounds that keep one client from exhausting
+// a member's memory, against a real tsetcd member (its RSS read from /proc): a flood of empty
+// fragments is closed with 1009; a client that sends pings, lease keepalives or watch
+// create/cancel pairs and never reads is disconnected, and the member's memory stays flat.
+import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
-import { handshakeResponse, WebSocketConn, WS_MESSAGE_FRAGMENTS_MAX } from '../../src/api/http/websocket.js';
+import { handshakeResponse, WebSocketConn, WS_DRAIN_TIMEOUT_MS, WS_MESSAGE_FRAGMENTS_MAX } from '../../src/api/http/websocket.js';
 import { headerOf, routeHttp1 } from '../../src/api/http/ws-intake.js';
+import { startCluster, tsetcdAvailable, type Cluster } from '../harness/cluster.js';
 import { clientFrame, WsClient } from '../harness/ws.js';
 
 const MAX = 1000;
 /** The in-process echo server. */
 const ECHO_PORT = 26860;
+/** The tsetcd member of the load tests (client port; the peer port is the next). */
+const MEMBER_PORT = 26850;
 
 let server: net.Server;
 
@@ -131,4 +138,121 @@ test('a connection gone before it is handed over still reports its close (its ow
   assert.equal(await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), 1000))]), true);
   assert.equal(c.isOpen, false);
   assert.equal(c.send('x'), true, 'a send after the end is dropped');
+});
+
+// ---- the load tests: a real member ----
+
+/** The member's resident set, in MiB. */
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m === null ? 0 : Number(m[1]) / 1024;
+}
+
+/** How much a member may grow while one client misbehaves (the reverted code grew by 170-870
+ *  MiB in these tests; kernel socket buffers are not in the member's RSS). */
+const RSS_GROWTH_MIB_MAX = 48;
+/** A flood stops after this many frames or this long, whichever is first. */
+const FLOOD_FRAMES_MAX = 5_000_000;
+const FLOOD_MS_MAX = 6_000;
+
+let cluster: Cluster | undefined;
+const memberSkip = tsetcdAvailable() ? false : 'tsetcd not built';
+
+async function member(): Promise<{ port: number; pid: number }> {
+  cluster ??= await startCluster({ impl: 'tsetcd', size: 1, basePort: MEMBER_PORT });
+  return { port: MEMBER_PORT, pid: cluster.members[0]!.pid };
+}
+
+after(async () => {
+  await cluster?.destroy();
+});
+
+/**
+ * Writes `unit` (one or more whole frames) over and over, as fast as the socket takes it, until
+ * `framesPerUnit * units` frames are sent, FLOOD_MS_MAX passes or the connection is gone.
+ * Returns the frames sent and the member's highest RSS meanwhile.
+ */
+async function flood(c: WsClient, unit: Buffer, framesPerUnit: number, pid: number): Promise<{ frames: number; peakRssMiB: number }> {
+  const units = Math.max(1, Math.floor(64 * 1024 / unit.length));
+  const batch = Buffer.concat(new Array<Buffer>(units).fill(unit));
+  const deadline = Date.now() + FLOOD_MS_MAX;
+  let frames = 0;
+  let peak = rssMiB(pid);
+  let last = Date.now();
+  while (frames < FLOOD_FRAMES_MAX && Date.now() < deadline && !c.socket.destroyed) {
+    frames += units * framesPerUnit;
+    if (!c.socket.write(batch)) {
+      await new Promise<void>((r) => {
+        const done = (): void => {
+          clearTimeout(t);
+          c.socket.off('drain', done);
+          r();
+        };
+        const t = setTimeout(done, 200);
+        c.socket.on('drain', done);
+      });
+    }
+    if (Date.now() - last > 100) {
+      peak = Math.max(peak, rssMiB(pid));
+      last = Date.now();
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  return { frames, peakRssMiB: Math.max(peak, rssMiB(pid)) };
+}
+
+/** Waits up to `ms` for the connection to be gone, sampling the member's RSS; the highest. */
+async function untilGone(c: WsClient, pid: number, ms: number): Promise<{ gone: boolean; peakRssMiB: number }> {
+  const deadline = Date.now() + ms;
+  let peak = rssMiB(pid);
+  while (!c.socket.destroyed && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    peak = Math.max(peak, rssMiB(pid));
+    // A client that does not read still learns of a reset when it writes.
+    if (!c.socket.destroyed) c.socket.write(clientFrame(9, ''));
+  }
+  return { gone: c.socket.destroyed, peakRssMiB: peak };
+}
+
+test('load: a flood of empty fragments is closed with 1009 and the member stays small', { timeout: 60_000, skip: memberSkip }, async (t) => {
+  const { port, pid } = await member();
+  const base = rssMiB(pid);
+  const c = await WsClient.open(port, '/v3/watch');
+  c.write(clientFrame(1, '{', { fin: false }));
+  const f = await flood(c, clientFrame(0, '', { fin: false }), 1, pid);
+  const end = await c.waitEnded(10_000).catch(() => ({ closeCode: -1 }));
+  t.diagnostic(`${f.frames} fragments sent; member RSS ${base.toFixed(0)} -> ${f.peakRssMiB.toFixed(0)} MiB`);
+  assert.equal(end.closeCode, 1009, `closed with 1009 after ${f.frames} fragments sent`);
+  assert.ok(f.peakRssMiB - base < RSS_GROWTH_MIB_MAX, `member RSS ${base.toFixed(0)} -> ${f.peakRssMiB.toFixed(0)} MiB`);
+});
+
+/** A client that never reads floods `path` with `unit`; the member must drop it within the drain
+ *  timeout and stay small. */
+async function nonReader(t: TestContext, path: string, unit: Buffer, framesPerUnit: number, setup: Buffer[] = []): Promise<void> {
+  const { port, pid } = await member();
+  const base = rssMiB(pid);
+  const c = await WsClient.open(port, path);
+  for (const b of setup) c.write(b);
+  c.socket.pause();
+  const started = Date.now();
+  const f = await flood(c, unit, framesPerUnit, pid);
+  const g = await untilGone(c, pid, WS_DRAIN_TIMEOUT_MS + 10_000);
+  const peak = Math.max(f.peakRssMiB, g.peakRssMiB);
+  c.destroy();
+  t.diagnostic(`${f.frames} frames sent; gone: ${g.gone} after ${Date.now() - started} ms; member RSS ${base.toFixed(0)} -> ${peak.toFixed(0)} MiB`);
+  assert.ok(g.gone, `disconnected (${f.frames} frames sent, ${Date.now() - started} ms)`);
+  assert.ok(peak - base < RSS_GROWTH_MIB_MAX, `member RSS ${base.toFixed(0)} -> ${peak.toFixed(0)} MiB after ${f.frames} frames`);
+}
+
+test('load: a client that sends pings and never reads is disconnected, the member stays small', { timeout: 60_000, skip: memberSkip }, async (t) => {
+  await nonReader(t, '/v3/watch', clientFrame(9, 'ping'), 1, [clientFrame(1, '{"create_request":{"key":"YQ=="}}')]);
+});
+
+test('load: a client that sends lease keepalives and never reads is disconnected, the member stays small', { timeout: 60_000, skip: memberSkip }, async (t) => {
+  await nonReader(t, '/v3/lease/keepalive', clientFrame(1, '{"ID":"12345"}'.repeat(8)), 8);
+});
+
+test('load: a client that creates and cancels watches and never reads is disconnected, the member stays small', { timeout: 60_000, skip: memberSkip }, async (t) => {
+  const pair = Buffer.concat([clientFrame(1, '{"create_request":{"key":"YQ==","watch_id":"7"}}'), clientFrame(1, '{"cancel_request":{"watch_id":"7"}}')]);
+  await nonReader(t, '/v3/watch', pair, 2);
 });
