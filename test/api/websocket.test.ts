@@ -256,3 +256,82 @@ test('load: a client that creates and cancels watches and never reads is disconn
   const pair = Buffer.concat([clientFrame(1, '{"create_request":{"key":"YQ==","watch_id":"7"}}'), clientFrame(1, '{"cancel_request":{"watch_id":"7"}}')]);
   await nonReader(t, '/v3/watch', pair, 2);
 });
+
+/** The longest a GET /health on the member took while `during` ran, probing every 20 ms. */
+async function worstHealthMs(port: number, during: () => Promise<void>): Promise<number> {
+  let worst = 0;
+  let running = true;
+  const probe = (async () => {
+    while (running) {
+      const t0 = Date.now();
+      await new Promise<void>((resolve) => {
+        const req = http.get({ host: '127.0.0.1', port, path: '/health', agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve());
+        });
+        req.on('error', () => resolve());
+      });
+      worst = Math.max(worst, Date.now() - t0);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    await during();
+  } finally {
+    running = false;
+    await probe;
+  }
+  return worst;
+}
+
+/** The event loop may stall this long for one client's message (the reverted handling of many
+ *  requests in one message stalled it 0.6-4.4 s; an election timeout is 1 s). */
+const STALL_MS_MAX = 1000;
+
+for (const [name, path, value, reading] of [
+  ['lease keepalives for an unknown lease, read', '/v3/lease/keepalive', '{"ID":"1"}', true],
+  ['lease keepalives for an unknown lease, never read', '/v3/lease/keepalive', '{"ID":"1"}', false],
+  ['watch progress requests, read', '/v3/watch', '{"progress_request":{}}', true],
+] as const) {
+  test(`load: one message of many requests (${name}) does not hold the member up`, { timeout: 60_000, skip: memberSkip }, async (t) => {
+    const { port, pid } = await member();
+    const base = rssMiB(pid);
+    const c = await WsClient.open(port, path);
+    if (path === '/v3/watch') c.write(clientFrame(1, '{"create_request":{"key":"YQ=="}}'));
+    if (!reading) c.socket.pause();
+    // Just under the largest message the member takes (2 x (1.5 MiB + 512 KiB)).
+    const count = Math.floor((3.5 * 1024 * 1024) / value.length);
+    let peak = base;
+    const worst = await worstHealthMs(port, async () => {
+      c.write(clientFrame(1, value.repeat(count)));
+      const deadline = Date.now() + (reading ? 15_000 : WS_DRAIN_TIMEOUT_MS + 10_000);
+      // Reading: until every answer is in. Not reading: until the member drops the client.
+      while (Date.now() < deadline && !c.socket.destroyed && (!reading || c.frames.length < count)) {
+        await new Promise((r) => setTimeout(r, 100));
+        peak = Math.max(peak, rssMiB(pid));
+        // A client that does not read still learns of a reset when it writes.
+        if (!reading && !c.socket.destroyed) c.socket.write(clientFrame(9, ''));
+      }
+    });
+    const answers = c.frames.length;
+    const gone = c.socket.destroyed;
+    c.destroy();
+    t.diagnostic(`${count} requests in one message; ${answers} answers; worst /health ${worst} ms; member RSS ${base.toFixed(0)} -> ${peak.toFixed(0)} MiB`);
+    assert.ok(worst < STALL_MS_MAX, `GET /health took up to ${worst} ms while the member worked through ${count} requests of one message`);
+    assert.ok(peak - base < RSS_GROWTH_MIB_MAX, `member RSS ${base.toFixed(0)} -> ${peak.toFixed(0)} MiB`);
+    if (reading) assert.ok(answers >= count, `every request answered (${answers} of ${count})`);
+    else assert.ok(gone, 'a client that does not read is dropped');
+  });
+}
+
+test('load: a value spread over a flood of 1-byte messages is bounded like one large message', { timeout: 60_000, skip: memberSkip }, async (t) => {
+  const { port, pid } = await member();
+  const base = rssMiB(pid);
+  const c = await WsClient.open(port, '/v3/watch');
+  c.write(clientFrame(1, '{'));
+  const f = await flood(c, clientFrame(1, ' '), 1, pid);
+  const end = await c.waitEnded(10_000).catch(() => ({ closeCode: -1 }));
+  t.diagnostic(`${f.frames} messages sent; member RSS ${base.toFixed(0)} -> ${f.peakRssMiB.toFixed(0)} MiB`);
+  assert.equal(end.closeCode, 1009, `closed with 1009 after ${f.frames} messages sent`);
+  assert.ok(f.peakRssMiB - base < RSS_GROWTH_MIB_MAX, `member RSS ${base.toFixed(0)} -> ${f.peakRssMiB.toFixed(0)} MiB`);
+});

@@ -2,7 +2,7 @@
 // the stream of messages as Go's json.Decoder reads them, with Go's syntax error messages.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GoJsonStream, type JsonStreamItem } from '../../src/api/v3/json-stream.js';
+import { GoJsonStream, JSON_STREAM_PART_COST_BYTES, type JsonStreamItem } from '../../src/api/v3/json-stream.js';
 
 /** Everything the stream gives after each message, in order. */
 function read(messages: Array<string | Buffer>, bytesMax = 1 << 20): JsonStreamItem[][] {
@@ -53,13 +53,21 @@ test("syntax errors in Go's words", () => {
   assert.deepEqual(read(['{} }']), [[{ value: {} }, err("invalid character '}' looking for beginning of value")]]);
 });
 
-test('bounded: a value in progress may not pass bytesMax', () => {
-  const s = new GoJsonStream(64);
+test('bounded: a value in progress may not pass bytesMax, each part held counted at its cost', () => {
+  // Two parts a message (it and the newline after it).
+  const max = 64 + 4 * JSON_STREAM_PART_COST_BYTES;
+  const s = new GoJsonStream(max);
   assert.ok(s.pushMessage(Buffer.from('["' + 'a'.repeat(40) + '",')));
   assert.equal(s.next(), undefined);
   assert.equal(s.pushMessage(Buffer.from('"' + 'b'.repeat(30) + '"]')), false);
+  // Tiny messages: the part cost bounds how many are held.
+  const tiny = new GoJsonStream(100 * JSON_STREAM_PART_COST_BYTES);
+  assert.ok(tiny.pushMessage(Buffer.from('[')));
+  let held = 0;
+  while (tiny.pushMessage(Buffer.from(' '))) held++;
+  assert.ok(held < 50, `${held} one-byte messages held`);
   // Whole values are dropped once read; blanks between them are not held.
-  const t = new GoJsonStream(64);
+  const t = new GoJsonStream(max);
   for (let i = 0; i < 1000; i++) {
     assert.ok(t.pushMessage(Buffer.from('{"k":"' + 'v'.repeat(40) + '"}')));
     assert.deepEqual(t.next(), { value: { k: 'v'.repeat(40) } });

@@ -119,6 +119,11 @@ export class WebSocketConn extends EventEmitter {
     });
   }
 
+  /** A write waits for 'drain': a producer of answers should wait for it too. */
+  get writeWaiting(): boolean {
+    return this.writeBlocked;
+  }
+
   /** True until a close was started or the connection is gone. */
   get isOpen(): boolean {
     return !this.ending && !this.closed;

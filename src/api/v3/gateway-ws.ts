@@ -32,6 +32,10 @@ import { WatchSession } from './watch.js';
 /** The gateway's paths: a WebSocket handshake on one of these is the gateway's. */
 export const GATEWAY_PATH = /^\/v3(beta)?\//;
 
+/** Requests of one connection handled in one turn of the event loop (many may come in one
+ *  message): past it the others wait a turn, so one client cannot hold the member up. */
+export const WS_REQUESTS_PER_TURN = 64;
+
 /**
  * The largest message (and request value held across messages) taken, for --max-request-bytes:
  * a request's JSON is its protobuf size with bytes in base64 (4/3) and numbers as strings, so
@@ -119,10 +123,25 @@ class RequestReader {
     this.stopped = true;
   }
 
+  /** One message may hold many requests (etcd's proxy reads them as one stream). Pausing the
+   *  socket does not stop those: they are taken one at a time, no more while an answer waits
+   *  for 'drain' (a client that does not read gets nothing more done, and the drain timeout
+   *  then drops it), and the event loop gets a turn every WS_REQUESTS_PER_TURN of them and
+   *  after each one that awaited (a settled promise chain would otherwise never yield). */
   private pump(): void {
+    let taken = 0;
     while (!this.busy && !this.stopped && this.conn.isOpen) {
+      if (this.conn.writeWaiting) {
+        this.waitDrain();
+        return;
+      }
+      if (taken === WS_REQUESTS_PER_TURN) {
+        this.later();
+        return;
+      }
       const item = this.json.next();
       if (item === undefined) return;
+      taken++;
       this.busy = true;
       this.conn.pause();
       const p = this.take(item);
@@ -135,10 +154,39 @@ class RequestReader {
         this.busy = false;
         if (!this.conn.isOpen) return;
         this.conn.resume();
-        this.pump();
+        this.later();
       });
       return;
     }
+  }
+
+  private scheduled = false;
+
+  /** pump() again on a later turn of the event loop (once, however often asked). */
+  private later(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.busy = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.busy = false;
+      this.pump();
+    });
+  }
+
+  private waitDrain(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.busy = true;
+    const go = (): void => {
+      this.conn.off('drain', go);
+      this.conn.off('close', go);
+      this.scheduled = false;
+      this.busy = false;
+      this.pump();
+    };
+    this.conn.on('drain', go);
+    this.conn.on('close', go);
   }
 }
 

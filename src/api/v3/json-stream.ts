@@ -64,6 +64,9 @@ export function quoteChar(c: number): string {
   return `'${String.fromCharCode(c)}'`;
 }
 
+/** What one held part (a message, or the newline after it) is charged beyond its bytes. */
+export const JSON_STREAM_PART_COST_BYTES = 128;
+
 /**
  * A stream of JSON values in Go's json.Decoder manner. pushMessage() adds a WebSocket message
  * (and the "\n" etcd's proxy writes after it); next() gives the values one at a time. Holds at
@@ -87,9 +90,11 @@ export class GoJsonStream {
     return this.partBytes;
   }
 
-  /** False if the bytes held would pass `bytesMax`: the message is not taken. */
+  /** False if the bytes held would pass `bytesMax`: the message is not taken. Each part held
+   *  counts JSON_STREAM_PART_COST_BYTES more (its Buffer and slot cost the heap that much), so
+   *  that a flood of tiny messages is bounded like one large one. */
   pushMessage(msg: Buffer): boolean {
-    if (this.partBytes + msg.length + 1 > this.bytesMax) return false;
+    if (this.partBytes + msg.length + 1 + (this.parts.length + 2) * JSON_STREAM_PART_COST_BYTES > this.bytesMax) return false;
     if (msg.length > 0) this.parts.push(msg);
     this.parts.push(NEWLINE);
     this.partBytes += msg.length + 1;
