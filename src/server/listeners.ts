@@ -4,6 +4,7 @@
 import net from 'node:net';
 import type http from 'node:http';
 import { CLIENT_PREFACE as HTTP2_PREFACE } from '../api/v3/h2-intake.js';
+import { routeHttp1, type WebSocketRoute } from '../api/http/ws-intake.js';
 
 /** How long a new connection may stay silent before its protocol is known; an idle socket
  *  that never speaks is closed rather than held forever. */
@@ -37,6 +38,9 @@ export interface ClientPortHandlers {
   readonly http1: http.Server;
   /** gRPC (HTTP/2) connections; undefined until the v3 API is served: such connections are closed. */
   readonly http2?: (socket: net.Socket) => void;
+  /** The gateway's WebSockets, told from other HTTP/1.1 connections by their first request
+   *  (ws-intake.ts); undefined: none are served. */
+  readonly webSocket?: WebSocketRoute;
 }
 
 export function createClientServer(h: ClientPortHandlers): net.Server {
@@ -47,8 +51,8 @@ export function createClientServer(h: ClientPortHandlers): net.Server {
         else socket.destroy();
         return false;
       }
-      h.http1.emit('connection', socket);
-      return true;
+      routeHttp1(socket, h.http1, h.webSocket, first);
+      return false;
     }),
   );
 }

@@ -190,7 +190,7 @@ export class TsetcdServer {
       },
     });
     registerMetricsRoute(this.app, this.metrics);
-    registerClientApi(this.app, this, this.v3);
+    const webSocket = registerClientApi(this.app, this, this.v3);
     await this.app.ready();
     for (const u of cfg.listenClientUrls) {
       // Like HTTP requests, gRPC waits until the member has published itself (etcd serves nothing
@@ -201,8 +201,8 @@ export class TsetcdServer {
       };
       const srv =
         u.protocol === 'https:' && clientTls !== undefined
-          ? createTlsClientServer(clientTls, routeClientSocket({ http1: this.app.server, http2 }), onReject)
-          : createClientServer({ http1: this.app.server, http2 });
+          ? createTlsClientServer(clientTls, routeClientSocket({ http1: this.app.server, http2, webSocket }), onReject)
+          : createClientServer({ http1: this.app.server, http2, webSocket });
       await listen(srv, u);
       this.clientServers.push(srv);
     }

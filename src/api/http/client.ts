@@ -46,17 +46,14 @@ export function registerClientHttp(app: FastifyInstance, backend: V2Backend, opt
   const ctx: Ctx = { backend, enableV2: opts.enableV2 };
   const corsAll = opts.corsOrigins.length === 0 || opts.corsOrigins.includes('*');
   const corsSet = new Set(opts.corsOrigins);
-  const hostsAll = opts.hostWhitelist.length === 0 || opts.hostWhitelist.includes('*');
-  const hostSet = new Set(opts.hostWhitelist);
+  const hostAllowed = hostWhitelistCheck(opts.hostWhitelist);
 
   // CORS on every answer (etcd wraps the whole client handler); OPTIONS stops here with 200.
   app.addHook('onRequest', (request, reply, done) => {
-    if (!hostsAll) {
-      const host = hostOnly(request.headers.host ?? '');
-      if (!hostSet.has(host)) {
-        sendGoError(reply, 421, `host not whitelisted "${request.headers.host ?? ''}"`);
-        return;
-      }
+    const host = request.headers.host ?? '';
+    if (!hostAllowed(host, (request.raw.socket as { encrypted?: boolean }).encrypted === true)) {
+      sendGoError(reply, 421, misdirectedText(host));
+      return;
     }
     if (corsAll) reply.header('access-control-allow-origin', '*');
     else {
@@ -106,6 +103,28 @@ export function registerClientHttp(app: FastifyInstance, backend: V2Backend, opt
       sendNotFound(reply);
     });
   }
+}
+
+/** --host-whitelist as a check of a request's Host header (the gateway's WebSockets are checked
+ *  with it too). As in etcd it guards plain HTTP only: any HTTPS request is allowed. */
+export function hostWhitelistCheck(whitelist: readonly string[]): (host: string, encrypted: boolean) => boolean {
+  if (whitelist.length === 0 || whitelist.includes('*')) return () => true;
+  const hostSet = new Set(whitelist);
+  return (host, encrypted) => encrypted || hostSet.has(hostOnly(host));
+}
+
+/** etcd's 421 body for a Host not whitelisted (before http.Error's final newline). */
+function misdirectedText(host: string): string {
+  return `
+etcd received your request, but the Host header was unrecognized.
+
+To fix this, choose one of the following options:
+- Enable TLS, then any HTTPS request will be allowed.
+- Add the hostname you want to use to the whitelist in settings.
+  - e.g. etcd --host-whitelist ${JSON.stringify(hostOnly(host))}
+
+This requirement has been added to help prevent "DNS Rebinding" attacks (CVE-2018-5702).
+`;
 }
 
 function hostOnly(host: string): string {

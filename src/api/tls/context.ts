@@ -24,6 +24,7 @@ import tls from 'node:tls';
 import type { TlsConfig } from '../config/index.js';
 import { plainDialer, type PeerDialer, type PeerServerFactory } from '../peer/transport.js';
 import { CLIENT_PREFACE as HTTP2_PREFACE } from '../v3/h2-intake.js';
+import { routeHttp1, type WebSocketRoute } from '../http/ws-intake.js';
 import { autoTlsDir, ensureAutoTls, hostsOfUrls } from './auto.js';
 
 /** What a listener or dialer needs, loaded from files once at start. */
@@ -225,6 +226,9 @@ export interface ClientPortRoutes {
   /** HTTP/2 (gRPC): the v3 gRPC server's injectConnection. Undefined:
    *  such connections are closed. */
   readonly http2?: (socket: net.Socket) => void;
+  /** The gateway's WebSockets (wss://), told from other HTTP/1.1 connections by their first
+   *  request (ws-intake.ts). Undefined: none are served. */
+  readonly webSocket?: WebSocketRoute;
 }
 
 /**
@@ -241,7 +245,8 @@ export function routeClientSocket(routes: ClientPortRoutes): (socket: tls.TLSSoc
   return (socket) => {
     if (socket.alpnProtocol === 'h2') return toHttp2(socket);
     if (socket.alpnProtocol === 'http/1.1') {
-      routes.http1.emit('connection', socket);
+      socket.pause();
+      routeHttp1(socket, routes.http1, routes.webSocket);
       return;
     }
     socket.setTimeout(TLS_HANDSHAKE_TIMEOUT_MS, () => socket.destroy());
@@ -257,8 +262,7 @@ export function routeClientSocket(routes: ClientPortRoutes): (socket: tls.TLSSoc
         (socket as { alpnProtocol: string | false | null }).alpnProtocol = 'h2';
         toHttp2(socket);
       } else {
-        routes.http1.emit('connection', socket);
-        socket.resume();
+        routeHttp1(socket, routes.http1, routes.webSocket, chunk);
       }
     });
   };

@@ -13,7 +13,7 @@ import { unaryMethods, type UnaryMethod } from './services.js';
 import { WatchSession } from './watch.js';
 
 /** gRPC method path of each unary gateway route (etcd 3.4's google.api.http bindings). */
-const UNARY_ROUTES: Record<string, string> = {
+export const UNARY_ROUTES: Readonly<Record<string, string>> = {
   '/v3/kv/range': '/etcdserverpb.KV/Range',
   '/v3/kv/put': '/etcdserverpb.KV/Put',
   '/v3/kv/deleterange': '/etcdserverpb.KV/DeleteRange',
@@ -80,7 +80,7 @@ export function httpStatusOf(code: number): number {
   }
 }
 
-function codeAndMessage(err: unknown): [number, string] {
+export function codeAndMessage(err: unknown): [number, string] {
   if (err instanceof V3Error) return [err.code, err.message];
   return [GrpcCode.UNKNOWN, err instanceof Error ? err.message : String(err)];
 }
