@@ -40,8 +40,8 @@ export const WS_OUTBOUND_BYTES_MAX = 16 * 1024 * 1024;
 /** How long a write may wait for 'drain' before the client is taken as one that will not read
  *  and the socket is destroyed (a close frame would only queue behind the rest). */
 export const WS_DRAIN_TIMEOUT_MS = 10_000;
-/** After the last frame (an answer, a close frame), how long the socket may take to flush
- *  before it is destroyed. */
+/** After the last frame (an answer, a close frame), how long the socket may take to flush,
+ *  and the client to close its side, before it is destroyed. */
 export const WS_CLOSE_FLUSH_TIMEOUT_MS = 2_000;
 
 export interface WebSocketOptions {
@@ -180,10 +180,13 @@ export class WebSocketConn extends EventEmitter {
     const s = this.socket;
     const timer = setTimeout(() => s.destroy(), WS_CLOSE_FLUSH_TIMEOUT_MS);
     timer.unref();
-    s.end(() => {
-      clearTimeout(timer);
-      s.destroy();
-    });
+    // A lingering close: what the client still sends is read and dropped (receive() ignores it
+    // now) until it closes its side or the timer fires. Closing a socket with unread data resets
+    // the connection, and the client may then lose the frames just sent (a close frame's code).
+    s.once('end', () => s.destroy());
+    s.once('close', () => clearTimeout(timer));
+    s.end();
+    s.resume();
   }
 
   private write(b: Buffer): boolean {
