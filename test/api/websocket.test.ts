@@ -112,6 +112,10 @@ test('the intake: other requests (and a head in pieces) reach the HTTP server un
   assert.match(await ask(['GET /v3/kv/range HTTP/1.1\r\nHost: x\r\n\r\n']), /plain GET \/v3\/kv\/range$/);
   assert.match(await ask(['G', 'ET /v', '3/x HTTP/1.1\r\nHo', 'st: x\r\n\r\n']), /plain GET \/v3\/x$/);
   assert.match(await ask(['POST /v3/kv/range HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n']), /plain POST/);
+  // Lines ended by a bare LF: the HTTP server's answer at once (a 400), not the head timeout.
+  const started = Date.now();
+  assert.match(await ask(['GET /v3/kv/range HTTP/1.1\nHost: x\n\n']), /^HTTP\/1\.1 400 /);
+  assert.ok(Date.now() - started < 5000, 'answered before the head timeout');
   // A handshake in pieces is still one.
   const c = await new Promise<string>((resolve, reject) => {
     const s = net.connect(ECHO_PORT, '127.0.0.1');

@@ -117,6 +117,8 @@ export function routeHttp1(socket: Socket, http1: http.Server, ws: WebSocketRout
     heldBytes += d.length;
     const all = held.length === 1 ? held[0]! : Buffer.concat(held);
     if (!mayBeHandshake(all)) return giveBack();
+    // A line ended by a bare LF: not a head taken here; the HTTP server answers it as before.
+    for (let i = all.indexOf(0x0a); i >= 0; i = all.indexOf(0x0a, i + 1)) if (i === 0 || all[i - 1] !== 0x0d) return giveBack();
     const end = all.indexOf(HEAD_END);
     if (end < 0) {
       if (heldBytes > HTTP1_HEAD_BYTES_MAX) giveBack();
