@@ -4,14 +4,13 @@
 // upgrade (curl --http2) and a request pipelined in front of it are answered as plain HTTP/1.1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import https from 'node:https';
 import net from 'node:net';
-import { join } from 'node:path';
 import { createCa, issueCert } from '../../src/api/tls/certs.js';
-import { implCommand, trackChild, tsetcdAvailable, withCluster, type Impl } from '../harness/cluster.js';
+import { tsetcdAvailable, withCluster, type Impl } from '../harness/cluster.js';
 import { clientFrame, WsClient, WsRefused } from '../harness/ws.js';
-import { tempDir } from '../tls/helpers.js';
+import { spawnTlsMember, tempDir } from '../tls/helpers.js';
 
 const haveEtcd = spawnSync('/usr/bin/etcd', ['--version']).status === 0;
 const haveCurl = spawnSync('curl', ['--version']).status === 0;
@@ -230,21 +229,7 @@ for (const impl of ['etcd', 'tsetcd'] as const) {
     const ca = await createCa('tsetcd ws test CA', 30);
     const server = await dir.pair('server', await issueCert(ca, { sans: ['127.0.0.1', 'localhost'], days: 10, usage: 'server' }));
     const [clientPort, peerPort] = TLS_PORTS[impl];
-    const { cmd, args, env } = implCommand(impl);
-    const member = spawn(cmd, [...args,
-      '--name', 'wss', '--data-dir', join(dir.path, 'data'),
-      '--listen-client-urls', `https://127.0.0.1:${clientPort}`, '--advertise-client-urls', `https://127.0.0.1:${clientPort}`,
-      '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-      '--initial-cluster', `wss=http://127.0.0.1:${peerPort}`,
-      '--cert-file', server.certFile, '--key-file', server.keyFile, '--host-whitelist', '127.0.0.1',
-    ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let log = '';
-    const keep = (d: Buffer): void => {
-      log = (log + d.toString()).slice(-8000);
-    };
-    member.stdout!.on('data', keep);
-    member.stderr!.on('data', keep);
-    trackChild(member);
+    const member = spawnTlsMember(impl, { name: 'wss', dir: dir.path, clientPort, peerPort, server, flags: ['--host-whitelist', '127.0.0.1'] });
     const get = (path: string, host: string): Promise<{ status: number; body: string }> =>
       new Promise((resolve) => {
         const req = https.request({ host: '127.0.0.1', port: clientPort, path, ca: ca.certPem, servername: 'localhost', headers: { host }, timeout: 2000 }, (res) => {
@@ -262,7 +247,7 @@ for (const impl of ['etcd', 'tsetcd'] as const) {
         health = await get('/health', `127.0.0.1:${clientPort}`);
         if (health.status !== 200) await new Promise((r) => setTimeout(r, 250));
       }
-      assert.equal(health.status, 200, `the member came up; its log ends:\n${log}`);
+      assert.equal(health.status, 200, `the member came up; its log ends:\n${member.log()}`);
       assert.equal((await get('/health', 'evil.example')).status, 200);
 
       const tlsCa = ca.certPem;
@@ -278,8 +263,7 @@ for (const impl of ['etcd', 'tsetcd'] as const) {
       watch.close(1000);
       assert.equal((await watch.waitEnded()).closeCode, 1000);
     } finally {
-      member.kill('SIGKILL');
-      await new Promise((r) => (member.exitCode !== null || member.signalCode !== null ? r(undefined) : member.once('exit', r)));
+      await member.stop();
       await dir.remove();
     }
   });

@@ -4,10 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { createCa, issueCert } from '../../src/api/tls/certs.js';
-import { implCommand, trackChild, type Impl } from '../harness/cluster.js';
-import { tempDir } from './helpers.js';
+import type { Impl } from '../harness/cluster.js';
+import { spawnTlsMember, tempDir } from './helpers.js';
 
 const ETCDCTL = '/usr/bin/etcdctl';
 const haveEtcd = spawnSync('/usr/bin/etcd', ['--version']).status === 0 && spawnSync(ETCDCTL, ['version']).status === 0;
@@ -24,21 +23,7 @@ for (const impl of ['etcd', 'tsetcd'] as const) {
     const [root, alice, bob] = [await certOf('root'), await certOf('alice'), await certOf('bob')];
     const caFile = await dir.file('ca.pem', ca.certPem);
     const [clientPort, peerPort] = PORTS[impl];
-    const { cmd, args, env } = implCommand(impl);
-    const member = spawn(cmd, [...args,
-      '--name', 'cn', '--data-dir', join(dir.path, 'data'),
-      '--listen-client-urls', `https://127.0.0.1:${clientPort}`, '--advertise-client-urls', `https://127.0.0.1:${clientPort}`,
-      '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-      '--initial-cluster', `cn=http://127.0.0.1:${peerPort}`,
-      '--cert-file', server.certFile, '--key-file', server.keyFile, '--trusted-ca-file', caFile, '--client-cert-auth',
-    ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let log = '';
-    const keep = (d: Buffer): void => {
-      log = (log + d.toString()).slice(-8000);
-    };
-    member.stdout!.on('data', keep);
-    member.stderr!.on('data', keep);
-    trackChild(member);
+    const member = spawnTlsMember(impl, { name: 'cn', dir: dir.path, clientPort, peerPort, server, flags: ['--trusted-ca-file', caFile, '--client-cert-auth'] });
     const ctl = (cert: { certFile: string; keyFile: string }, a: string[]): Promise<{ code: number; out: string }> =>
       new Promise((resolve) => {
         const c = spawn(ETCDCTL, ['--endpoints', `https://127.0.0.1:${clientPort}`, '--cacert', caFile, '--cert', cert.certFile, '--key', cert.keyFile,
@@ -65,7 +50,7 @@ for (const impl of ['etcd', 'tsetcd'] as const) {
         up = (await ctl(root, ['endpoint', 'health'])).code;
         if (up !== 0) await new Promise((r) => setTimeout(r, 250));
       }
-      assert.equal(up, 0, `the member came up; its log ends:\n${log}`);
+      assert.equal(up, 0, `the member came up; its log ends:\n${member.log()}`);
       await ok(root, ['put', 'a/1', 'before']);
       await ok(root, ['role', 'add', 'root']);
       await ok(root, ['user', 'add', 'root:rootpw', '--interactive=false']);
@@ -92,8 +77,7 @@ for (const impl of ['etcd', 'tsetcd'] as const) {
       await denied(alice, ['watch', 'b/1', '--rev', '1'], /permission denied/);
       await ok(alice, ['get', 'a/', '--prefix', '--rev', '2', '--print-value-only'], /^before\n$/);
     } finally {
-      member.kill('SIGKILL');
-      await new Promise((r) => (member.exitCode !== null || member.signalCode !== null ? r(undefined) : member.once('exit', r)));
+      await member.stop();
       await dir.remove();
     }
   });

@@ -1,10 +1,13 @@
-// Shared helpers for the TLS tests: temp dirs with PEM files, TlsConfig values, loopback servers.
+// Shared helpers for the TLS tests: temp dirs with PEM files, TlsConfig values, loopback servers,
+// a single member (etcd or tsetcd) on an https:// client port.
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TlsConfig } from '../../src/api/config/index.js';
 import type { CertKeyPem } from '../../src/api/tls/certs.js';
+import { implCommand, trackChild, type Impl } from '../harness/cluster.js';
 
 export const T = { timeout: 30_000 };
 
@@ -52,4 +55,46 @@ export function closeServer(server: net.Server): Promise<void> {
     (server as net.Server & { closeAllConnections?: () => void }).closeAllConnections?.();
     server.close(() => resolve());
   });
+}
+
+/** Bytes of a member's output kept for failure messages. */
+const MEMBER_LOG_TAIL_BYTES = 8000;
+
+export interface TlsMember {
+  /** The last MEMBER_LOG_TAIL_BYTES of its stdout and stderr. */
+  log(): string;
+  /** SIGKILL, and the exit waited for. */
+  stop(): Promise<void>;
+}
+
+/** Starts a one-member cluster of `impl` named `name`, data under dir, serving clients on
+ *  https://127.0.0.1:clientPort with the server pair, peers on plain http, plus `flags`. */
+export function spawnTlsMember(
+  impl: Impl,
+  o: { name: string; dir: string; clientPort: number; peerPort: number; server: { certFile: string; keyFile: string }; flags: string[] },
+): TlsMember {
+  const { cmd, args, env } = implCommand(impl);
+  const client = `https://127.0.0.1:${o.clientPort}`;
+  const peer = `http://127.0.0.1:${o.peerPort}`;
+  const member = spawn(cmd, [...args,
+    '--name', o.name, '--data-dir', join(o.dir, 'data'),
+    '--listen-client-urls', client, '--advertise-client-urls', client,
+    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', `${o.name}=${peer}`,
+    '--cert-file', o.server.certFile, '--key-file', o.server.keyFile, ...o.flags,
+  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let log = '';
+  const keep = (d: Buffer): void => {
+    log = (log + d.toString()).slice(-MEMBER_LOG_TAIL_BYTES);
+  };
+  member.stdout!.on('data', keep);
+  member.stderr!.on('data', keep);
+  trackChild(member);
+  return {
+    log: () => log,
+    stop: async () => {
+      member.kill('SIGKILL');
+      await new Promise((r) => (member.exitCode !== null || member.signalCode !== null ? r(undefined) : member.once('exit', r)));
+    },
+  };
 }
