@@ -326,21 +326,30 @@ export function gatewayWebSocketHandler(backend: V3Backend, opts: V3ApiOptions):
     });
   };
 
-  const observeLeader = (conn: WebSocketConn, token: string | undefined): void => {
-    const ac = new AbortController();
-    conn.once('close', () => ac.abort());
+  /** A server-streaming call: its one request (a bad one: InvalidArgument, and the connection
+   *  ends), then run(request) while messages are read again (the client's close is seen as the
+   *  socket's), then the connection ends. */
+  const serverStreaming = (conn: WebSocketConn, reqT: PbType, run: (w: Wire) => Promise<void>): void => {
     const reader: RequestReader = new RequestReader(conn, bytesMax, async (item) => {
       reader.stop();
       let w: Wire;
       try {
-        w = decodeItem(LeaderReqT, item);
+        w = decodeItem(reqT, item);
       } catch (err) {
         conn.send(errorBody(err, GrpcCode.INVALID_ARGUMENT));
         conn.terminate();
         return;
       }
-      // Messages are not read while it runs; the client's close is seen as the socket's.
       conn.resume();
+      await run(w);
+      conn.terminate();
+    });
+  };
+
+  const observeLeader = (conn: WebSocketConn, token: string | undefined): void => {
+    const ac = new AbortController();
+    conn.once('close', () => ac.abort());
+    serverStreaming(conn, LeaderReqT, async (w) => {
       try {
         const auth = await authOf(token, false);
         await observe(backend, w, auth, ac.signal, async (res) => {
@@ -350,21 +359,11 @@ export function gatewayWebSocketHandler(backend: V3Backend, opts: V3ApiOptions):
       } catch {
         // etcd's Observe returns nil when its observer stops, whatever stopped it.
       }
-      conn.terminate();
     });
   };
 
   const snapshot = (conn: WebSocketConn, token: string | undefined): void => {
-    const reader: RequestReader = new RequestReader(conn, bytesMax, async (item) => {
-      reader.stop();
-      try {
-        decodeItem(SnapReqT, item);
-      } catch (err) {
-        conn.send(errorBody(err, GrpcCode.INVALID_ARGUMENT));
-        conn.terminate();
-        return;
-      }
-      conn.resume();
+    serverStreaming(conn, SnapReqT, async () => {
       try {
         const auth = await authOf(token, false);
         const snap = await backend.snapshot(auth);
@@ -384,7 +383,6 @@ export function gatewayWebSocketHandler(backend: V3Backend, opts: V3ApiOptions):
       } catch (err) {
         if (conn.isOpen) conn.send(streamErrorBody(err));
       }
-      conn.terminate();
     });
   };
 
