@@ -160,33 +160,31 @@ class RequestReader {
     }
   }
 
-  private scheduled = false;
-
-  /** pump() again on a later turn of the event loop (once, however often asked). */
-  private later(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
+  /** pump() again once `wait` calls back; no value is taken meanwhile. */
+  private pumpAfter(wait: (go: () => void) => void): void {
     this.busy = true;
-    setImmediate(() => {
-      this.scheduled = false;
+    wait(() => {
       this.busy = false;
       this.pump();
     });
   }
 
+  /** pump() on a later turn of the event loop. */
+  private later(): void {
+    this.pumpAfter((go) => setImmediate(go));
+  }
+
+  /** pump() once the answers queued are taken by the socket (or the connection is gone). */
   private waitDrain(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    this.busy = true;
-    const go = (): void => {
-      this.conn.off('drain', go);
-      this.conn.off('close', go);
-      this.scheduled = false;
-      this.busy = false;
-      this.pump();
-    };
-    this.conn.on('drain', go);
-    this.conn.on('close', go);
+    this.pumpAfter((go) => {
+      const once = (): void => {
+        this.conn.off('drain', once);
+        this.conn.off('close', once);
+        go();
+      };
+      this.conn.on('drain', once);
+      this.conn.on('close', once);
+    });
   }
 }
 
