@@ -72,7 +72,7 @@ export interface DurableLog {
 export interface Transport {
   send(messages: readonly Message[]): void;
   /** Writes what send() queued now, not at the end of the event-loop turn. */
-  flush?(): void;
+  flush(): void;
   addPeer(id: string, urls: string[]): void;
   updatePeer(id: string, urls: string[]): void;
   removePeer(id: string): void;
@@ -479,7 +479,7 @@ export class RaftMember {
       // The Ready loop runs late in the event-loop turn (setImmediate); the transport's own
       // flush would wait for the next turn, and every put waits for the followers' disk writes
       // these appends start.
-      this.transport?.flush?.();
+      this.transport?.flush();
     }
     if (rd.entries.length > 0 || rd.hardState !== undefined) {
       const sync = rd.mustSync && !this.opts.unsafeNoFsync;

@@ -128,6 +128,7 @@ export class TsetcdServer {
     for (const [id, urls] of b.peers) addPeer(id, urls);
     this.member.attachTransport({
       send: (msgs) => this.transport.send(msgs),
+      flush: () => this.transport.flush(),
       addPeer,
       updatePeer: (id, urls) => addPeer(id, urls),
       removePeer: (id) => {
