@@ -456,8 +456,9 @@ export class RaftMember {
       return;
     }
     // The rare snapshot or membership Ready: strictly in order (persist, then apply), after every
-    // pipelined save so far.
+    // pipelined save so far and a local snapshot's save.
     await this.lastSave;
+    await this.snapshotSaving;
     await this.handleReadyInOrder(rd);
   }
 
@@ -518,7 +519,7 @@ export class RaftMember {
     this.metrics?.setProposalsApplied(this.appliedIndex);
     const wait = this.commitBackend();
     if (wait !== undefined) await wait;
-    await this.maybeSnapshot();
+    this.maybeSnapshot();
   }
 
   private async handleReadyInOrder(rd: Ready): Promise<void> {
@@ -815,21 +816,53 @@ export class RaftMember {
     this.snapshotDataBytes = snap.data.length;
   }
 
-  private async maybeSnapshot(): Promise<void> {
+  /** A local snapshot being made durable, beside the Ready loop (see maybeSnapshot). */
+  private snapshotSaving: Promise<void> | undefined;
+
+  /**
+   * Past --snapshot-count entries (or the log bytes limit) since the last snapshot, takes one at
+   * the applied index. The state is captured at once; making it durable (the backend's synced
+   * commit, the snapshot file and its WAL marker, then compacting the log and releasing old WAL
+   * segments) takes tens of milliseconds of disk and runs while the Ready loop goes on, as etcd
+   * saves its snapshots from a goroutine: awaiting it there held every proposal and every
+   * acknowledgement up (9-65 ms per snapshot measured under put load, every few seconds).
+   * What keeps this safe: the backend commits its batches one at a time, each recording the
+   * consistent index of the writes it carries, so the synced one is at or past the snapshot;
+   * the WAL keeps call order, so every hard state saved before the marker is in the log before
+   * it; nothing is released before the marker is synced. A Ready that installs a snapshot or
+   * changes the membership, and stop(), first wait for a save in progress; no second snapshot
+   * starts before the first is durable.
+   */
+  private maybeSnapshot(): void {
+    if (this.snapshotSaving !== undefined) return;
     const logBytesMax = Math.max(SNAPSHOT_LOG_BYTES, SNAPSHOT_LOG_BYTES_PER_DATA_BYTE * this.snapshotDataBytes);
     if (this.appliedIndex - this.snapshotIndex < this.opts.snapshotCount && this.logBytesSinceSnapshot < logBytesMax) return;
     const index = this.appliedIndex;
+    const snap = this.storage.createSnapshot(index, this.confState, this.sm.save());
+    this.snapshotTaken(snap);
+    const t0 = performance.now();
+    this.snapshotSaving = this.saveSnapshot(snap)
+      .then(
+        () => this.log.info({ 'snapshot-index': index, 'took-ms': Math.round(performance.now() - t0) }, 'saved snapshot'),
+        (err) => {
+          if (!this.stopped) this.die(err as Error);
+        },
+      )
+      .finally(() => {
+        this.snapshotSaving = undefined;
+      });
+  }
+
+  private async saveSnapshot(snap: Snapshot): Promise<void> {
+    const index = snap.metadata.index;
     // The backend first, synced, with its consistent index (>= index): once the snapshot is
     // saved, the entries up to it are never replayed into the backend again (etcd commits its
     // backend before a snapshot for the same reason).
     await this.sm.v3.backend.commitDurable();
-    const snap = this.storage.createSnapshot(index, this.confState, this.sm.save());
     await this.wal.saveSnapshot(snap);
-    this.snapshotTaken(snap);
     const compactTo = this.storage.catchUpStart(index, SNAPSHOT_CATCH_UP_ENTRIES, SNAPSHOT_LOG_BYTES) - 1;
     if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
     await this.wal.release(index);
-    this.log.info({ 'snapshot-index': index }, 'saved snapshot');
   }
 
   /** --quota-backend-bytes: past it this member raises NOSPACE through the log, and writes that
@@ -921,6 +954,7 @@ export class RaftMember {
     this.waiters.clear();
     while (this.loopRunning) await new Promise((r) => setTimeout(r, 5));
     clearTimeout(this.backendTimer);
+    await this.snapshotSaving;
     await this.wal.close();
     await this.sm.v3.backend.commit().catch(() => undefined);
     await this.sm.v3.close();

@@ -118,31 +118,39 @@ export class Backend {
   /** Writes everything staged, with the consistent index, as one atomic batch. At most one batch
    *  is in flight: commits asked for meanwhile are coalesced into the next batch, which then
    *  carries everything staged until it starts (batching at the slow resource). The promise
-   *  resolves once a batch containing everything staged before the call is written. */
-  commit(): Promise<void> {
+   *  resolves once a batch containing everything staged before the call is written; with
+   *  `durable`, once that batch is also synced (level's synced write flushes its log, and with it
+   *  every batch before). */
+  commit(durable = false): Promise<void> {
     if (this.writing !== undefined) {
+      if (durable) this.nextDurable = true;
       this.nextBatch ??= this.writing.then(
         () => {
           this.nextBatch = undefined;
-          return this.writeStaged();
+          const sync = this.nextDurable;
+          this.nextDurable = false;
+          return this.writeStaged(sync);
         },
         (err: unknown) => {
           this.nextBatch = undefined;
+          this.nextDurable = false;
           throw err;
         },
       );
       return this.nextBatch;
     }
-    return this.writeStaged();
+    return this.writeStaged(durable);
   }
 
-  /** Commits everything staged and makes it, with the consistent index, durable (level's
-   *  synced write flushes its log, and with it every batch before). The member calls this before
-   *  it saves a snapshot: entries up to the snapshot are no longer replayed from the WAL, so
-   *  their effects must be on disk, and the persisted consistent index at or past the snapshot. */
-  async commitDurable(): Promise<void> {
-    await this.commit();
-    await this.db.batch(this.consistentIndexOps() as never, { sync: true });
+  /** Commits everything staged and makes it, with the consistent index, durable. The member
+   *  calls this before it saves a snapshot: entries up to the snapshot are no longer replayed
+   *  from the WAL, so their effects must be on disk, and the persisted consistent index at or
+   *  past the snapshot. The synced batch is the one that carries what was staged, in the same
+   *  queue as every other batch: appliers may go on staging meanwhile, and the consistent index
+   *  a batch records is always that of the writes in it and before it (a separate index write
+   *  could record one whose writes were still staged, or land behind a newer batch). */
+  commitDurable(): Promise<void> {
+    return this.commit(true);
   }
 
   /** The puts that record the consistent index and its term in the meta bucket. */
@@ -155,13 +163,15 @@ export class Backend {
 
   private writing: Promise<void> | undefined;
   private nextBatch: Promise<void> | undefined;
+  /** A durable commit was asked for while a batch was in flight: the next batch is synced. */
+  private nextDurable = false;
 
-  private writeStaged(): Promise<void> {
+  private writeStaged(sync: boolean): Promise<void> {
     const ops = this.ops;
     this.ops = [];
     ops.push(...this.consistentIndexOps());
     const written = this.batchListener?.();
-    const p = this.db.batch(ops as never).finally(() => {
+    const p = this.db.batch(ops as never, { sync }).finally(() => {
       if (this.writing === p) this.writing = undefined;
     });
     if (written !== undefined) void p.then(() => written(true), () => written(false));
