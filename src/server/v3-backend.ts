@@ -23,6 +23,7 @@ import type { Member } from './membership.js';
 import type { PeerTransport } from '../api/peer/transport.js';
 import { mayAddMember, mayRemoveMember } from './reconfig.js';
 import type { JwtTokens } from '../store/auth/jwt.js';
+import { grpcErrorText } from '../api/v3/gateway.js';
 
 export const SERVER_VERSION = '3.4.23';
 
@@ -260,7 +261,8 @@ export class MemberV3Backend implements V3Backend {
         try {
           this.checkRead(auth, req.key, req.rangeEnd);
         } catch (err) {
-          refuse((err as Error).message);
+          // etcd's reason is the gRPC status error's text, code included.
+          refuse(grpcErrorText(err));
           return;
         }
         const filters: WatchFilter[] = [];

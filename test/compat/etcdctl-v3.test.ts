@@ -550,6 +550,11 @@ for (const impl of impls) {
         await ok(['--user', 'alice', '--password', 'apw', 'get', 'pub/a', '--print-value-only'], 'A\n');
         await fails(['--user', 'alice:apw', 'put', 'pub/a', 'x'], 1, 'Error: etcdserver: permission denied');
         await fails(['--user', 'alice:apw', 'get', 'foo'], 1, 'Error: etcdserver: permission denied');
+        // A watch the caller may not read is created and canceled at once; the reason is the
+        // gRPC status error's text.
+        const canceled = (reason: string): string => `watch was canceled (${reason})\nError: watch is canceled by the server`;
+        await fails(['watch', 'pub/a'], 5, canceled('rpc error: code = InvalidArgument desc = etcdserver: user name is empty'));
+        await fails(['--user', 'alice:apw', 'watch', 'foo'], 5, canceled('rpc error: code = PermissionDenied desc = etcdserver: permission denied'));
         await fails(['--user', 'alice:bad', 'get', 'pub/a'], 2, 'Error: etcdserver: authentication failed, invalid user ID or password');
         await fails(['--user', 'alice:apw', 'user', 'list'], 1, 'Error: etcdserver: permission denied');
         await ok(['--user', 'root:rpw', 'user', 'passwd', 'alice', '--interactive=false'], 'Password updated\n', 'apw2\n');

@@ -15,13 +15,12 @@
 // The proxy does not pass the upgrade request's Authorization header on: the token comes from
 // the handshake (ws-intake.ts's gatewayToken), as etcd's proxy makes it.
 import { V3Error, GrpcCode } from '../../store/v3error.js';
-import { GRPC_CODE_NAMES } from '../metrics/grpc-methods.js';
 import type { WebSocketConn } from '../http/websocket.js';
 import { WS_CLOSE_TOO_BIG } from '../http/websocket.js';
 import type { AuthInfo, V3ApiOptions, V3Backend } from './backend.js';
 import { big, headerWire, long, type Wire } from './convert.js';
 import { observe } from './election.js';
-import { codeAndMessage, httpStatusOf, UNARY_ROUTES } from './gateway.js';
+import { codeAndMessage, grpcErrorText, httpStatusOf, UNARY_ROUTES } from './gateway.js';
 import { GRPC_OVERHEAD_BYTES, SNAPSHOT_CHUNK_BYTES } from './grpc.js';
 import { fromJson, toJson } from './json.js';
 import { GoJsonStream, type JsonStreamItem } from './json-stream.js';
@@ -51,12 +50,6 @@ export type GatewayWebSocketHandler = (conn: WebSocketConn, path: string, token:
 
 /** A value that is not the request: Go's syntax error or jsonpb's type error. */
 class BadJson extends Error {}
-
-/** grpc-go's text for a status error (what etcd puts in a watch's cancel_reason). */
-function grpcErrorText(err: unknown): string {
-  const [code, message] = codeAndMessage(err);
-  return `rpc error: code = ${GRPC_CODE_NAMES[code] ?? `Code(${code})`} desc = ${message}`;
-}
 
 /** grpc-gateway's error body for a call: {"error","message","code"}. */
 function errorBody(err: unknown, badJsonCode: number): string {

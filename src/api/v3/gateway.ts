@@ -3,6 +3,7 @@
 // gRPC; streams answer newline-separated {"result":{...}} objects.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { V3Error, GrpcCode } from '../../store/v3error.js';
+import { GRPC_CODE_NAMES } from '../metrics/grpc-methods.js';
 import type { AuthInfo, V3ApiOptions, V3Backend } from './backend.js';
 import { big, headerWire, long, type Wire } from './convert.js';
 import { observe } from './election.js';
@@ -83,6 +84,13 @@ export function httpStatusOf(code: number): number {
 export function codeAndMessage(err: unknown): [number, string] {
   if (err instanceof V3Error) return [err.code, err.message];
   return [GrpcCode.UNKNOWN, err instanceof Error ? err.message : String(err)];
+}
+
+/** grpc-go's text for a status error, what etcd puts in a refused watch's cancel_reason
+ *  (`rpc error: code = PermissionDenied desc = etcdserver: permission denied`). */
+export function grpcErrorText(err: unknown): string {
+  const [code, message] = codeAndMessage(err);
+  return `rpc error: code = ${GRPC_CODE_NAMES[code] ?? `Code(${code})`} desc = ${message}`;
 }
 
 function sendError(reply: FastifyReply, err: unknown): FastifyReply {
