@@ -7,6 +7,7 @@ import type { FastifyReply } from 'fastify';
 import type { V2Watcher } from '../../store/v2/types.js';
 import type { V2Backend } from './backend.js';
 import { JSON_CT } from './reply.js';
+import { drainedOrGone } from '../http/drain.js';
 
 export function serveWatch(backend: V2Backend, reply: FastifyReply, watcher: V2Watcher, stream: boolean): void {
   reply.hijack();
@@ -22,18 +23,6 @@ export function serveWatch(backend: V2Backend, reply: FastifyReply, watcher: V2W
   void pump(res, watcher, stream);
 }
 
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
 async function pump(res: ServerResponse, watcher: V2Watcher, stream: boolean): Promise<void> {
   try {
     for (;;) {
@@ -42,7 +31,7 @@ async function pump(res: ServerResponse, watcher: V2Watcher, stream: boolean): P
       if (ev === null) break; // removed (overflow, recovery): end the response, as etcd closes the channel
       const ok = res.write(JSON.stringify(ev) + '\n');
       if (!stream) break;
-      if (!ok) await drained(res);
+      if (!ok) await drainedOrGone(res, 'close');
     }
     res.end();
   } catch {

@@ -17,6 +17,7 @@
 import { V3Error, GrpcCode } from '../../store/v3error.js';
 import type { WebSocketConn } from '../http/websocket.js';
 import { WS_CLOSE_TOO_BIG } from '../http/websocket.js';
+import { drainedOrGone } from '../http/drain.js';
 import type { AuthInfo, V3ApiOptions, V3Backend } from './backend.js';
 import { big, headerWire, long, type Wire } from './convert.js';
 import { observe } from './election.js';
@@ -72,19 +73,6 @@ function decodeItem(t: PbType, item: JsonStreamItem): Wire {
   } catch (err) {
     throw new BadJson((err as Error).message);
   }
-}
-
-/** Resolves when the connection has taken what was queued, or is gone. */
-function drainedOrGone(conn: WebSocketConn): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      conn.off('drain', done);
-      conn.off('close', done);
-      resolve();
-    };
-    conn.on('drain', done);
-    conn.on('close', done);
-  });
 }
 
 /**
@@ -345,7 +333,7 @@ export function gatewayWebSocketHandler(backend: V3Backend, opts: V3ApiOptions):
         const auth = await authOf(token, false);
         await observe(backend, w, auth, ac.signal, async (res) => {
           if (!conn.isOpen) return;
-          if (!conn.send(result(LeaderResT, res))) await drainedOrGone(conn);
+          if (!conn.send(result(LeaderResT, res))) await drainedOrGone(conn, 'close');
         });
       } catch {
         // etcd's Observe returns nil when its observer stops, whatever stopped it.
@@ -367,7 +355,7 @@ export function gatewayWebSocketHandler(backend: V3Backend, opts: V3ApiOptions):
             const chunk = piece.subarray(off, off + SNAPSHOT_CHUNK_BYTES);
             sha.update(chunk);
             sent += chunk.length;
-            if (!conn.send(result(SnapResT, { remaining_bytes: snap.sizeBytes - sent || undefined, blob: chunk }))) await drainedOrGone(conn);
+            if (!conn.send(result(SnapResT, { remaining_bytes: snap.sizeBytes - sent || undefined, blob: chunk }))) await drainedOrGone(conn, 'close');
           }
         }
         if (conn.isOpen) conn.send(result(SnapResT, { blob: sha.digest() }));

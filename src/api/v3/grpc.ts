@@ -11,6 +11,7 @@ import { GrpcHttp2Server, grpcFrame, MESSAGE_PREFIX_BYTES, type GrpcCall, type G
 import { service, type, type PbType } from './proto.js';
 import { unaryMethods, type CallContext, type UnaryMethod } from './services.js';
 import { WatchSession } from './watch.js';
+import { drainedOrGone } from '../http/drain.js';
 
 /** gRPC may carry this much more than --max-request-bytes (etcd's grpcOverheadBytes). */
 export const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -214,18 +215,6 @@ function keepAliveImpl(b: V3Backend, opts: V3ApiOptions): (call: GrpcCall) => vo
   };
 }
 
-function waitDrain(call: GrpcCall): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      call.off('drain', done);
-      call.off('cancelled', done);
-      resolve();
-    };
-    call.on('drain', done);
-    call.on('cancelled', done);
-  });
-}
-
 function snapshotImpl(b: V3Backend, opts: V3ApiOptions): (call: GrpcCall) => void {
   return (call) => {
     let cancelled = false;
@@ -241,7 +230,7 @@ function snapshotImpl(b: V3Backend, opts: V3ApiOptions): (call: GrpcCall) => voi
         sha.update(chunk);
         sent += chunk.length;
         const more = call.write({ remaining_bytes: snap.sizeBytes - sent || undefined, blob: chunk });
-        if (!more && !cancelled) await waitDrain(call);
+        if (!more && !cancelled) await drainedOrGone(call, 'cancelled');
       };
       for await (const piece of snap.chunks) {
         if (cancelled) return;
@@ -266,7 +255,7 @@ function observeImpl(b: V3Backend, opts: V3ApiOptions): (call: GrpcCall) => void
     (async () => {
       const auth = await prelude(b, opts, call, false);
       await observe(b, call.request, auth, ac.signal, async (res) => {
-        if (!call.write(res) && !ac.signal.aborted) await waitDrain(call);
+        if (!call.write(res) && !ac.signal.aborted) await drainedOrGone(call, 'cancelled');
       });
     })().catch((err) => { if (!ac.signal.aborted) call.fail(toStatus(err)); });
   };
