@@ -119,8 +119,11 @@ export class Backend {
    *  is in flight: commits asked for meanwhile are coalesced into the next batch, which then
    *  carries everything staged until it starts (batching at the slow resource). The promise
    *  resolves once a batch containing everything staged before the call is written; with
-   *  `durable`, once that batch is also synced (level's synced write flushes its log, and with it
-   *  every batch before). */
+   *  `durable`, once that batch is also synced. level's synced write flushes its current log
+   *  file, and with it every batch before in that file; batches in a log file level already left
+   *  for a new one are durable only once that memtable is written to a table (level syncs
+   *  tables). A process killed meanwhile loses nothing (the page cache has them); a power cut
+   *  in that window could. */
   commit(durable = false): Promise<void> {
     if (this.writing !== undefined) {
       if (durable) this.nextDurable = true;
