@@ -97,10 +97,17 @@ export interface MemberOptions {
   readonly unsafeNoFsync: boolean;
 }
 
+/** A conf change's waiter is keyed by the change, which is all its applier knows of it. */
+const CONF_CHANGE_WAITER_PREFIX = 'cc:';
+function confChangeWaiterKey(cc: ConfChange): string {
+  return `${CONF_CHANGE_WAITER_PREFIX}${cc.type}:${cc.nodeId}`;
+}
+
 interface Waiter {
   resolve(v: unknown): void;
   reject(e: unknown): void;
-  timer: NodeJS.Timeout;
+  /** performance.now() past which the client gets "request timed out" (expireWaiters). */
+  deadline: number;
 }
 
 export class RaftMember {
@@ -126,6 +133,8 @@ export class RaftMember {
   private stateName: RaftStatus['state'] = 'follower';
 
   private readonly waiters = new Map<string, Waiter>();
+  /** performance.now() when this member last saw a new leader (etcd's leadElectedTime). */
+  private leadElectedAt = -Infinity;
   private reqSeq = 0;
   private readonly idPrefix: string;
 
@@ -208,6 +217,7 @@ export class RaftMember {
 
   start(): void {
     this.tickTimer = setInterval(() => {
+      this.expireWaiters(performance.now());
       this.node.tick();
       if (this.parked.length > 0) this.unpark();
       this.schedule();
@@ -237,14 +247,32 @@ export class RaftMember {
     const id = this.nextId();
     const cmd = build(id);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(id);
-        this.metrics?.onProposalFailed();
-        reject(new ServerError(this.lead === '' ? 'leaderLost' : 'timeout'));
-      }, requestTimeoutMs(this.opts.electionMs));
-      this.waiters.set(id, { resolve, reject, timer });
+      this.waiters.set(id, { resolve, reject, deadline: performance.now() + requestTimeoutMs(this.opts.electionMs) });
       this.proposeOrPark(id, encodeCommand(cmd));
     });
+  }
+
+  /** Fails the proposals whose request timeout has passed; run every tick, so a timeout comes
+   *  up to one heartbeat late. Not a timer per proposal: under load that was thousands of
+   *  timers a second, each living as long as its request, long enough for the garbage collector
+   *  to move it to the old generation. Every waiter's deadline is its insertion time plus the
+   *  same timeout, and the map keeps insertion order, so the expired ones are its first ones. */
+  private expireWaiters(now: number): void {
+    for (const [id, w] of this.waiters) {
+      if (w.deadline > now) break;
+      this.waiters.delete(id);
+      if (!id.startsWith(CONF_CHANGE_WAITER_PREFIX)) this.metrics?.onProposalFailed();
+      w.reject(this.proposalTimeoutError(w.deadline - requestTimeoutMs(this.opts.electionMs)));
+    }
+  }
+
+  /** etcd's error for a proposal made at `start` (performance.now()) that timed out: "possibly
+   *  due to previous leader failure" when a leader was elected up to two election timeouts after
+   *  it started, else "request timed out" (also while there is no leader: etcd 3.4's
+   *  parseProposeCtxErr). */
+  private proposalTimeoutError(start: number): ServerError {
+    const elected = this.leadElectedAt;
+    return new ServerError(start > elected - 2 * this.opts.electionMs && start < elected ? 'leaderLost' : 'timeout');
   }
 
   /** Proposals made while there is no leader (or while leadership is being handed over) wait
@@ -308,18 +336,28 @@ export class RaftMember {
   proposeConfChange(cc: ConfChange): Promise<void> {
     if (this.fatal !== undefined) return Promise.reject(this.fatal);
     return new Promise((resolve, reject) => {
-      const key = `cc:${cc.type}:${cc.nodeId}`;
-      const timer = setTimeout(() => {
-        this.waiters.delete(key);
-        reject(new ServerError('timeout'));
-      }, requestTimeoutMs(this.opts.electionMs));
-      this.waiters.set(key, { resolve: () => resolve(), reject, timer });
+      const key = confChangeWaiterKey(cc);
+      // The same change asked for twice at once: one waiter settles both, at the end of the map
+      // (expireWaiters relies on insertion order; set() on an existing key keeps its place).
+      const prev = this.waiters.get(key);
+      this.waiters.delete(key);
+      const waiter: Waiter = {
+        resolve: (v) => {
+          prev?.resolve(v);
+          resolve();
+        },
+        reject: (e) => {
+          prev?.reject(e);
+          reject(e);
+        },
+        deadline: performance.now() + requestTimeoutMs(this.opts.electionMs),
+      };
+      this.waiters.set(key, waiter);
       try {
         this.node.proposeConfChange(cc);
       } catch (err) {
-        clearTimeout(timer);
         this.waiters.delete(key);
-        reject(err instanceof ProposalDroppedError ? new ServerError(this.lead === '' ? 'noLeader' : 'timeout') : err);
+        waiter.reject(err instanceof ProposalDroppedError ? new ServerError(this.lead === '' ? 'noLeader' : 'timeout') : err);
         return;
       }
       this.schedule();
@@ -362,7 +400,8 @@ export class RaftMember {
       const now = performance.now();
       if (this.stopped || now >= deadline) {
         this.readInFlight = undefined;
-        const err = this.stopped ? (this.fatal ?? new ServerError('stopped')) : new ServerError(this.lead === '' ? 'leaderLost' : 'timeout');
+        // (etcd 3.4's read loop answers a read that timed out with "request timed out", leader or not.)
+        const err = this.stopped ? (this.fatal ?? new ServerError('stopped')) : new ServerError('timeout');
         for (const w of batch) w.reject(err);
         // Stopped: the reads queued behind this round get no round of their own.
         if (this.stopped) for (const w of this.readWaiters.splice(0)) w.reject(err);
@@ -596,6 +635,7 @@ export class RaftMember {
       if (lead !== '') {
         this.leaderChanges++;
         this.leaderSince = new Date();
+        this.leadElectedAt = performance.now();
         this.log.info({ 'raft-term': this.term, leader: lead }, lead === this.id ? 'became leader' : 'elected leader');
       } else {
         this.log.info({ 'raft-term': this.term }, 'lost leader');
@@ -714,16 +754,15 @@ export class RaftMember {
         throw new Error(`unknown conf change ${String(never)}`);
       }
     }
-    this.takeWaiter(`cc:${cc.type}:${cc.nodeId}`)?.resolve(undefined);
+    this.takeWaiter(confChangeWaiterKey(cc))?.resolve(undefined);
   }
 
-  /** The waiter of a proposal, removed and with its timeout cleared, for settling; undefined
-   *  if it timed out or was never made here. */
+  /** The waiter of a proposal, removed, for settling; undefined if it timed out or was never
+   *  made here. */
   private takeWaiter(id: string): Waiter | undefined {
     const w = this.waiters.get(id);
     if (w === undefined) return undefined;
     this.waiters.delete(id);
-    clearTimeout(w.timer);
     return w;
   }
 
@@ -947,10 +986,7 @@ export class RaftMember {
     clearInterval(this.tickTimer);
     clearInterval(this.syncTimer);
     clearInterval(this.progressTimer);
-    for (const [, w] of this.waiters) {
-      clearTimeout(w.timer);
-      w.reject(new ServerError('stopped'));
-    }
+    for (const [, w] of this.waiters) w.reject(new ServerError('stopped'));
     this.waiters.clear();
     while (this.loopRunning) await new Promise((r) => setTimeout(r, 5));
     clearTimeout(this.backendTimer);
@@ -965,10 +1001,7 @@ export class RaftMember {
   private die(err: Error): void {
     this.fatal = err;
     this.log.fatal({ error: err.message, stack: err.stack }, 'member stopped: unrecoverable error');
-    for (const [, w] of this.waiters) {
-      clearTimeout(w.timer);
-      w.reject(err);
-    }
+    for (const [, w] of this.waiters) w.reject(err);
     this.waiters.clear();
     this.stopped = true;
     clearInterval(this.tickTimer);
