@@ -34,14 +34,16 @@ export const MEMBER_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: 
 
 /** V8 grows the heap up to 4x what survived the last full GC when allocation is fast, as it is
  *  under load; a member's heap is mostly long-lived (history, raft log), so that is mostly
- *  slack. Go's default (GOGC=100, etcd's) lets the heap reach 2x: the same here.
- *  Lower is not free. Measured on 3 members (put@256 then put@64, 20 s each, alternating runs):
- *  100 gave 127-131 us of member CPU per put and 206-220 MiB RSS per member; 70 gave 138 us and
- *  187-199 MiB; 50 gave 138-146 us and 179-188 MiB. Full GCs come sooner and each one marks the
- *  whole history, so RSS is bought with put throughput; a smaller history in memory would
- *  lower both. Read by V8 at every GC, so setting it at start works; an explicit node flag
- *  wins. */
-export const MEMBER_HEAP_GROWING_PERCENT = 100;
+ *  slack. 50 lets it reach 1.5x before the next full GC.
+ *  Lower is not free: full GCs come sooner and each one marks the whole history. When level's
+ *  batches were still staged as JavaScript objects, 50 cost about 10% more member CPU per put
+ *  than 100 (138-146 against 127-131 us). Measured again once they were not (put@64 and @256 on
+ *  3 members, 10 s after 4 s of warm-up, alternating runs): 40-60 MiB less RSS in all at 64
+ *  clients and 50-90 at 256, CPU per put and p99 within the runs' noise; twice the full GCs
+ *  (38 against 21, 2.1 against 1.3 s of the 3 members' time in 14 s). 30 saved about 25 MiB
+ *  more at 64 clients, with one of two runs slower. Read by V8 at every GC, so setting it at
+ *  start works; an explicit node flag wins. */
+export const MEMBER_HEAP_GROWING_PERCENT = 50;
 
 /** The V8 settings a member applies to itself as it starts (those V8 reads at every GC). */
 export function applyMemberV8Settings(): void {
