@@ -17,6 +17,8 @@ import { clientFrame, WsClient } from '../harness/ws.js';
 const MAX = 1000;
 /** The in-process echo server. */
 const ECHO_PORT = 26860;
+/** The intake with a short head timeout. */
+const SLOW_HEAD_PORT = 26861;
 /** The tsetcd member of the load tests (client port; the peer port is the next). */
 const MEMBER_PORT = 26850;
 
@@ -132,6 +134,31 @@ test('the intake: other requests (and a head in pieces) reach the HTTP server un
     setTimeout(() => s.write('socket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'), 50);
   });
   assert.match(c, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+});
+
+test('the intake: a handshake head trickled a byte at a time is cut off at the head timeout', async () => {
+  const HEAD_TIMEOUT_MS = 400;
+  const http1 = http.createServer((req, res) => res.end('plain'));
+  const intake = net.createServer((socket) => {
+    socket.pause();
+    routeHttp1(socket, http1, { accepts: () => true, serve: (s) => s.end('HTTP/1.1 101 Switching Protocols\r\n\r\n') }, undefined, HEAD_TIMEOUT_MS);
+  });
+  await new Promise<void>((r) => intake.listen(SLOW_HEAD_PORT, '127.0.0.1', r));
+  const s = net.connect(SLOW_HEAD_PORT, '127.0.0.1');
+  try {
+    const started = Date.now();
+    s.on('error', () => undefined);
+    const closed = new Promise<number>((resolve) => s.on('close', () => resolve(Date.now() - started)));
+    s.write('GET /v3/watch HTTP/1.1\r\n');
+    // A byte every 100 ms: never idle for the timeout, never a whole head.
+    const trickle = setInterval(() => s.write('X'), 100);
+    const ms = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 5 * HEAD_TIMEOUT_MS))]);
+    clearInterval(trickle);
+    assert.ok(ms >= HEAD_TIMEOUT_MS - 50 && ms < 3 * HEAD_TIMEOUT_MS, `closed after ${ms} ms (-1: still open)`);
+  } finally {
+    s.destroy();
+    await new Promise<void>((r) => intake.close(() => r()));
+  }
 });
 
 test('a connection gone before it is handed over still reports its close (its owner tears down)', async () => {

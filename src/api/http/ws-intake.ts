@@ -15,7 +15,9 @@ import type { Socket } from 'node:net';
 /** A request head larger than this is not a handshake we take (Node's own header limit is
  *  16 KiB; the HTTP server answers such a head 431). */
 export const HTTP1_HEAD_BYTES_MAX = 16 * 1024;
-/** The whole head of a possible handshake must arrive within this. */
+/** The whole head of a possible handshake must arrive within this, from the connection's
+ *  handover (a deadline, not an idle timeout: a client trickling a byte at a time is cut off
+ *  all the same). */
 export const HTTP1_HEAD_TIMEOUT_MS = 30_000;
 
 const HANDSHAKE_PREFIX = Buffer.from('GET /v3');
@@ -87,9 +89,9 @@ function mayBeHandshake(first: Buffer): boolean {
  * Hands an HTTP/1.1 connection on: to `ws` when its first request is a handshake that route
  * accepts, else to `http1`. The socket is paused, with whatever was read of it put back
  * (`first`, when the caller has looked at the first bytes); it is read here only when it may
- * be a handshake.
+ * be a handshake. headTimeoutMs: HTTP1_HEAD_TIMEOUT_MS unless given (tests use less).
  */
-export function routeHttp1(socket: Socket, http1: http.Server, ws: WebSocketRoute | undefined, first?: Buffer): void {
+export function routeHttp1(socket: Socket, http1: http.Server, ws: WebSocketRoute | undefined, first?: Buffer, headTimeoutMs = HTTP1_HEAD_TIMEOUT_MS): void {
   const toHttp = (): void => {
     http1.emit('connection', socket);
     socket.resume();
@@ -97,13 +99,10 @@ export function routeHttp1(socket: Socket, http1: http.Server, ws: WebSocketRout
   if (ws === undefined || (first !== undefined && !mayBeHandshake(first))) return toHttp();
   const held: Buffer[] = [];
   let heldBytes = 0;
-  const onTimeout = (): void => {
-    socket.destroy();
-  };
+  let deadline: NodeJS.Timeout | undefined = undefined;
   const finish = (): Buffer => {
     socket.off('data', onData);
-    socket.off('timeout', onTimeout);
-    socket.setTimeout(0);
+    clearTimeout(deadline);
     socket.pause();
     return held.length === 1 ? held[0]! : Buffer.concat(held);
   };
@@ -129,7 +128,8 @@ export function routeHttp1(socket: Socket, http1: http.Server, ws: WebSocketRout
     finish();
     ws.serve(socket, head, all.subarray(end + HEAD_END.length));
   };
-  socket.setTimeout(HTTP1_HEAD_TIMEOUT_MS, onTimeout);
+  deadline = setTimeout(() => socket.destroy(), headTimeoutMs);
+  socket.once('close', () => clearTimeout(deadline));
   socket.on('data', onData);
   socket.resume();
 }
