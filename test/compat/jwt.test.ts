@@ -76,6 +76,9 @@ for (const impl of ['etcd', 'tsetcd'] as const) {
         [`jwt,pub-key=${pub},priv-key=${priv}`, /invalid auth signature method/],
         [`jwt,pub-key=${pub},priv-key=${priv},sign-method=ES256`, /key is not a valid ECDSA private key/],
         [`jwt,pub-key=${join(dir, 'nope.pem')},priv-key=${priv},sign-method=RS256`, /no such file or directory/],
+        // Not key=value, or a key twice: refused before any option is looked at.
+        [`jwt,pub-key=${pub},priv-key=${priv},sign-method=RS256,foo`, /auth: invalid auth options/],
+        [`jwt,pub-key=${pub},priv-key=${priv},sign-method=RS256,sign-method=RS256`, /auth: invalid auth options/],
       ] as const) {
         const p = BASE[impl] + 5;
         const r = spawnSync(cmd, [...args, '--name', 'j', '--data-dir', join(dir, `bad-${impl}`), '--listen-client-urls', `http://127.0.0.1:${p}`,

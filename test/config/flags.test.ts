@@ -166,7 +166,14 @@ test('other validations: compaction, logger, log outputs, auth token', () => {
     'error verifying flags, unknown log-output "foo" (only supports "default", "stderr", "stdout"). See \'tsetcd --help\'.');
   assert.match(verifying(['--log-level', 'foo']), /unknown level "foo"/);
   assert.equal(verifying(['--auto-compaction-retention', 'xx']), 'error parsing CompactionRetention: time: invalid duration "xx"');
-  assert.equal(verifying(['--auth-token', 'foo']), 'auth: unknown token type: foo');
+  // etcd 3.4 logs the reason and exits with "auth: invalid auth options" (checked against it).
+  assert.equal(verifying(['--auth-token', 'foo']), 'auth: invalid auth options (unknown token type: foo)');
+  assert.equal(verifying(['--auth-token', 'simple,foo']), 'auth: invalid auth options (invalid token specific option: simple,foo)');
+  assert.equal(verifying(['--auth-token', 'jwt,sign-method=HS256,,ttl=5m']), 'auth: invalid auth options (invalid token specific option: jwt,sign-method=HS256,,ttl=5m)');
+  assert.equal(verifying(['--auth-token', 'jwt,sign-method=RS256,ttl=5m=3']), 'auth: invalid auth options (invalid token specific option: jwt,sign-method=RS256,ttl=5m=3)');
+  assert.equal(verifying(['--auth-token', 'jwt,sign-method=RS256,sign-method=RS256']),
+    'auth: invalid auth options (invalid token specific option, duplicated parameters (sign-method): jwt,sign-method=RS256,sign-method=RS256)');
+  assert.equal(config(['--auth-token', 'simple,a=b']).authToken, 'simple,a=b');
   assert.deepEqual(config(['--logger', 'zap', '--log-outputs', 'stderr,/tmp/x.log']).logOutputs, ['/tmp/x.log', 'stderr']);
   assert.equal(config(['--debug']).logLevel, 'debug');
   const periodic = config(['--auto-compaction-retention', '2']);

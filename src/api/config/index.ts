@@ -114,6 +114,24 @@ export type ParseResult =
 type ErrorResult = Extract<ParseResult, { kind: 'error' }>;
 
 /** A configuration error exits 1, as etcd's "error verifying flags" does. */
+/** The token type of an --auth-token value ("type,opt=value,..."), checked as etcd 3.4's
+ *  NewTokenProvider does: every option is one key=value pair, no key twice, and the type is
+ *  simple or jwt. What each option means is the token provider's business (jwt.ts). etcd logs
+ *  the reason and exits with "auth: invalid auth options"; here both are in the message. */
+function authTokenType(value: string): 'simple' | 'jwt' {
+  const [type, ...opts] = value.split(',');
+  const invalid = (why: string): ConfigError => new ConfigError(`auth: invalid auth options (${why})`, false);
+  const seen = new Set<string>();
+  for (const opt of opts) {
+    const pair = opt.split('=');
+    if (pair.length !== 2) throw invalid(`invalid token specific option: ${value}`);
+    if (seen.has(pair[0]!)) throw invalid(`invalid token specific option, duplicated parameters (${pair[0]}): ${value}`);
+    seen.add(pair[0]!);
+  }
+  if (type !== 'simple' && type !== 'jwt') throw invalid(`unknown token type: ${type}`);
+  return type;
+}
+
 class ConfigError extends Error {
   constructor(message: string, readonly verifying = true) {
     super(message);
@@ -453,8 +471,7 @@ function buildConfig(values: FlagValues, fromFile: boolean, warnings: string[]):
   }
 
   const authToken = values.str('auth-token');
-  const tokenType = authToken.split(',')[0] ?? '';
-  if (tokenType !== 'simple' && tokenType !== 'jwt') throw new ConfigError(`auth: unknown token type: ${tokenType}`, false);
+  authTokenType(authToken);
   let bcryptCost = values.num('bcrypt-cost');
   if (bcryptCost < 4 || bcryptCost > 31) {
     warnings.push(`use default bcrypt cost instead of the invalid given cost (given ${bcryptCost}, default 10, valid 4..31)`);
