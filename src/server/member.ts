@@ -242,7 +242,8 @@ export class RaftMember {
 
   /** Propose a command; resolves with what applying it returned on this member. */
   propose(build: (id: string) => Command): Promise<unknown> {
-    if (this.fatal !== undefined) return Promise.reject(this.fatal);
+    // Stopped: no tick is left to time a waiter out, so none is made.
+    if (this.stopped) return Promise.reject(this.fatal ?? new ServerError('stopped'));
     if (this.waiters.size >= PENDING_PROPOSALS_MAX) return Promise.reject(new ServerError('tooManyRequests'));
     const id = this.nextId();
     const cmd = build(id);
@@ -334,7 +335,7 @@ export class RaftMember {
   }
 
   proposeConfChange(cc: ConfChange): Promise<void> {
-    if (this.fatal !== undefined) return Promise.reject(this.fatal);
+    if (this.stopped) return Promise.reject(this.fatal ?? new ServerError('stopped'));
     return new Promise((resolve, reject) => {
       const key = confChangeWaiterKey(cc);
       // The same change asked for twice at once: one waiter settles both, at the end of the map
@@ -356,8 +357,10 @@ export class RaftMember {
       try {
         this.node.proposeConfChange(cc);
       } catch (err) {
+        // Only this caller failed: an earlier identical change is in the log and may commit.
         this.waiters.delete(key);
-        waiter.reject(err instanceof ProposalDroppedError ? new ServerError(this.lead === '' ? 'noLeader' : 'timeout') : err);
+        if (prev !== undefined) this.waiters.set(key, { resolve: prev.resolve, reject: prev.reject, deadline: waiter.deadline });
+        reject(err instanceof ProposalDroppedError ? new ServerError(this.lead === '' ? 'noLeader' : 'timeout') : err);
         return;
       }
       this.schedule();

@@ -172,14 +172,22 @@ export class Backend {
   private nextDurable = false;
 
   private writeStaged(sync: boolean): Promise<void> {
-    const batch = this.batch ?? this.db.batch();
-    this.batch = undefined;
-    this.staged = 0;
-    // The consistent index and its term, in the meta bucket.
-    batch.put(bucketKey(META_BUCKET, CONSISTENT_INDEX_KEY), u64(this.cindex));
-    batch.put(bucketKey(META_BUCKET, CONSISTENT_TERM_KEY), u64(this.cterm));
-    const written = this.batchListener?.();
-    const p = batch.write({ sync }).finally(() => {
+    let written: ((ok: boolean) => void) | undefined;
+    let write: Promise<void>;
+    try {
+      const batch = this.batch ?? this.db.batch();
+      this.batch = undefined;
+      this.staged = 0;
+      // The consistent index and its term, in the meta bucket.
+      batch.put(bucketKey(META_BUCKET, CONSISTENT_INDEX_KEY), u64(this.cindex));
+      batch.put(bucketKey(META_BUCKET, CONSISTENT_TERM_KEY), u64(this.cterm));
+      written = this.batchListener?.();
+      write = batch.write({ sync });
+    } catch (err) {
+      // A store already closed throws at once; callers hear of it as of any failed write.
+      write = Promise.reject(err);
+    }
+    const p = write.finally(() => {
       if (this.writing === p) this.writing = undefined;
     });
     if (written !== undefined) void p.then(() => written(true), () => written(false));

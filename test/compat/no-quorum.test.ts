@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { implsFromEnv, tsetcdAvailable, withCluster } from '../harness/cluster.js';
 
 const impls = implsFromEnv('COMPAT_IMPL', tsetcdAvailable() ? 'both' : 'etcd');
-const BASE_PORT: Record<string, number> = { etcd: 26940, tsetcd: 26944 };
+const BASE_PORT: Record<string, number> = { etcd: 26940, tsetcd: 26950 };
 /** The harness's election timeout is etcd's default, 1000 ms: a request timeout of 7 s. */
 const REQUEST_TIMEOUT_MS = 7000;
 /** How late an answer may come past the request timeout (tsetcd checks once per heartbeat). */

@@ -117,7 +117,9 @@ type ErrorResult = Extract<ParseResult, { kind: 'error' }>;
 /** The token type of an --auth-token value ("type,opt=value,..."), checked as etcd 3.4's
  *  NewTokenProvider does: every option is one key=value pair, no key twice, and the type is
  *  simple or jwt. What each option means is the token provider's business (jwt.ts). etcd logs
- *  the reason and exits with "auth: invalid auth options"; here both are in the message. */
+ *  the reason and exits with "auth: invalid auth options"; here both are in the message.
+ *  An empty type, which etcd takes as a provider that refuses every Authenticate, is refused
+ *  here at start. */
 function authTokenType(value: string): 'simple' | 'jwt' {
   const [type, ...opts] = value.split(',');
   const invalid = (why: string): ConfigError => new ConfigError(`auth: invalid auth options (${why})`, false);

@@ -100,8 +100,10 @@ export function routeHttp1(socket: Socket, http1: http.Server, ws: WebSocketRout
   const held: Buffer[] = [];
   let heldBytes = 0;
   let deadline: NodeJS.Timeout | undefined = undefined;
+  const onClose = (): void => clearTimeout(deadline);
   const finish = (): Buffer => {
     socket.off('data', onData);
+    socket.off('close', onClose);
     clearTimeout(deadline);
     socket.pause();
     return held.length === 1 ? held[0]! : Buffer.concat(held);
@@ -128,8 +130,8 @@ export function routeHttp1(socket: Socket, http1: http.Server, ws: WebSocketRout
     finish();
     ws.serve(socket, head, all.subarray(end + HEAD_END.length));
   };
-  deadline = setTimeout(() => socket.destroy(), headTimeoutMs);
-  socket.once('close', () => clearTimeout(deadline));
+  deadline = setTimeout(() => socket.destroy(), headTimeoutMs).unref();
+  socket.once('close', onClose);
   socket.on('data', onData);
   socket.resume();
 }
