@@ -180,8 +180,10 @@ function rssMiB(pid: number): number {
 }
 
 /** How much a member may grow while one client misbehaves (the reverted code grew by 170-870
- *  MiB in these tests; kernel socket buffers are not in the member's RSS). */
-const RSS_GROWTH_MIB_MAX = 48;
+ *  MiB in these tests; kernel socket buffers are not in the member's RSS). A bounded member
+ *  varies with the garbage collector's timing: in the lease keepalive flood, 10 runs each of
+ *  two versions grew by 12-48 and 13-46 MiB, and a CI run once failed a limit of 48 at 49. */
+const RSS_GROWTH_MIB_MAX = 64;
 /** A flood stops after this many frames or this long, whichever is first. */
 const FLOOD_FRAMES_MAX = 5_000_000;
 const FLOOD_MS_MAX = 6_000;
