@@ -155,7 +155,9 @@ test('dashboard: live cluster, deploy COMPLETE, replace through the page, unreac
     await waitPage(page, 'three healthy pods and deploy COMPLETE', async () => (await allHealthy(page)) && (await page.locator('#plan-deploy').getAttribute('data-status')) === 'COMPLETE', 90_000);
     assert.equal(await page.locator('#plan-deploy li[data-step] .s-COMPLETE').count(), 3);
     await waitPage(page, 'one leader', async () => (await page.locator('tr.pod-row[data-leader="true"]').count()) === 1, 15_000);
-    assert.match(await page.locator('tr.pod-row[data-pod="etcd-0"] .raft').innerText(), /^\d+ \/ \d+$/);
+    // (Each pod's term and index come with that pod's own status round: not always the round
+    // that showed the leader; a clean-clone CI run once read '– / –' here.)
+    await waitPage(page, 'etcd-0\'s term / index', async () => /^\d+ \/ \d+$/.test(await page.locator('tr.pod-row[data-pod="etcd-0"] .raft').innerText()), 15_000);
     assert.equal(await page.locator('#conn').innerText(), 'live');
 
     // Some writes through the VIP, so the plots have something to show: v2 keys, and v3 puts
