@@ -22,8 +22,9 @@ export const BACKEND_BATCH_OPS_MAX = 100_000;
 
 const SEP = 0x00;
 const META_BUCKET = 'meta';
-const CONSISTENT_INDEX_KEY = Buffer.from('consistent_index');
-const CONSISTENT_TERM_KEY = Buffer.from('consistent_term');
+/** The level keys of the consistent index and its term, in the meta bucket. */
+const CONSISTENT_INDEX_ROW = bucketKey(META_BUCKET, Buffer.from('consistent_index'));
+const CONSISTENT_TERM_ROW = bucketKey(META_BUCKET, Buffer.from('consistent_term'));
 
 function bucketKey(bucket: string, key: Uint8Array): Buffer {
   const b = Buffer.allocUnsafe(bucket.length + 1 + key.length);
@@ -77,8 +78,8 @@ export class Backend {
     const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.open();
     const be = new Backend(db, dir);
-    const ci = await db.get(bucketKey(META_BUCKET, CONSISTENT_INDEX_KEY));
-    const ct = await db.get(bucketKey(META_BUCKET, CONSISTENT_TERM_KEY));
+    const ci = await db.get(CONSISTENT_INDEX_ROW);
+    const ct = await db.get(CONSISTENT_TERM_ROW);
     be.cindex = ci === undefined ? 0 : Number(ci.readBigUInt64BE(0));
     be.cterm = ct === undefined ? 0 : Number(ct.readBigUInt64BE(0));
     return be;
@@ -165,7 +166,6 @@ export class Backend {
     return this.commit(true);
   }
 
-
   private writing: Promise<void> | undefined;
   private nextBatch: Promise<void> | undefined;
   /** A durable commit was asked for while a batch was in flight: the next batch is synced. */
@@ -178,9 +178,8 @@ export class Backend {
       const batch = this.batch ?? this.db.batch();
       this.batch = undefined;
       this.staged = 0;
-      // The consistent index and its term, in the meta bucket.
-      batch.put(bucketKey(META_BUCKET, CONSISTENT_INDEX_KEY), u64(this.cindex));
-      batch.put(bucketKey(META_BUCKET, CONSISTENT_TERM_KEY), u64(this.cterm));
+      batch.put(CONSISTENT_INDEX_ROW, u64(this.cindex));
+      batch.put(CONSISTENT_TERM_ROW, u64(this.cterm));
       written = this.batchListener?.();
       write = batch.write({ sync });
     } catch (err) {

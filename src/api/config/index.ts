@@ -114,13 +114,18 @@ export type ParseResult =
 type ErrorResult = Extract<ParseResult, { kind: 'error' }>;
 
 /** A configuration error exits 1, as etcd's "error verifying flags" does. */
-/** The token type of an --auth-token value ("type,opt=value,..."), checked as etcd 3.4's
- *  NewTokenProvider does: every option is one key=value pair, no key twice, and the type is
- *  simple or jwt. What each option means is the token provider's business (jwt.ts). etcd logs
+class ConfigError extends Error {
+  constructor(message: string, readonly verifying = true) {
+    super(message);
+  }
+}
+
+/** Checks an --auth-token value ("type,opt=value,...") as etcd 3.4's NewTokenProvider does:
+ *  every option is one key=value pair, no key twice, and the type is simple or jwt. What each option means is the token provider's business (jwt.ts). etcd logs
  *  the reason and exits with "auth: invalid auth options"; here both are in the message.
  *  An empty type, which etcd takes as a provider that refuses every Authenticate, is refused
  *  here at start. */
-function authTokenType(value: string): 'simple' | 'jwt' {
+function checkAuthToken(value: string): void {
   const [type, ...opts] = value.split(',');
   const invalid = (why: string): ConfigError => new ConfigError(`auth: invalid auth options (${why})`, false);
   const seen = new Set<string>();
@@ -131,13 +136,6 @@ function authTokenType(value: string): 'simple' | 'jwt' {
     seen.add(pair[0]!);
   }
   if (type !== 'simple' && type !== 'jwt') throw invalid(`unknown token type: ${type}`);
-  return type;
-}
-
-class ConfigError extends Error {
-  constructor(message: string, readonly verifying = true) {
-    super(message);
-  }
 }
 
 function errorResult(err: ConfigError): ErrorResult {
@@ -473,7 +471,7 @@ function buildConfig(values: FlagValues, fromFile: boolean, warnings: string[]):
   }
 
   const authToken = values.str('auth-token');
-  authTokenType(authToken);
+  checkAuthToken(authToken);
   let bcryptCost = values.num('bcrypt-cost');
   if (bcryptCost < 4 || bcryptCost > 31) {
     warnings.push(`use default bcrypt cost instead of the invalid given cost (given ${bcryptCost}, default 10, valid 4..31)`);
